@@ -1,0 +1,151 @@
+/**
+ * Public shapes the manager takes and returns.
+ */
+import type { Readable } from "node:stream";
+import type { JobStorageErrorCode } from "../errors.js";
+import type { JobStatus } from "../schemas.js";
+import type { ZipProgress } from "../zip/types.js";
+
+/** What a host sees of a job. Dates are ISO 8601 strings. */
+export interface JobMetadata {
+  jobId: string;
+  userId: string;
+  projectName: string;
+  /** `expired` once `expiresAt` has passed, whether or not cleanup has run. */
+  status: JobStatus;
+  createdAt: string;
+  expiresAt: string;
+  /** Distinct generated files. */
+  filesCount: number;
+  /** Bytes of the generated files. */
+  totalSizeBytes: number;
+  zipReady: boolean;
+  zipSizeBytes?: number;
+  /** Filled from the `downloadUrl` option once the ZIP is ready. */
+  downloadUrl?: string;
+  /** The URL `uploadZip` stored. */
+  s3Url?: string;
+  /** Why the job failed (`failJob`). */
+  errorMessage?: string;
+}
+
+/** Options of `writeFile`. */
+export interface WriteFileOptions {
+  /** Store the file with mode 0755 (kept in the ZIP). @default false */
+  executable?: boolean;
+}
+
+/** Result of `writeFile`. */
+export interface WriteFileResult {
+  /** The normalised path. */
+  path: string;
+  /** Bytes written. */
+  size: number;
+}
+
+/** One entry of a {@link WriteFilesResult}. */
+export interface WriteFilesEntryResult {
+  /** The path as given (normalised when valid). */
+  path: string;
+  success: boolean;
+  size?: number;
+  error?: { code: JobStorageErrorCode; message: string };
+}
+
+/** Result of `writeFiles`: partial success is possible. */
+export interface WriteFilesResult {
+  total: number;
+  success: number;
+  failed: number;
+  results: WriteFilesEntryResult[];
+}
+
+/** One generated file, as `listFiles` reports it. */
+export interface FileInfo {
+  /** Job-relative path with `/` separators. */
+  path: string;
+  /** The last segment of `path`. */
+  name: string;
+  size: number;
+  modified: Date;
+}
+
+/** Filter of `listJobs`. */
+export interface ListJobsFilter {
+  userId?: string;
+  status?: JobStatus;
+}
+
+/** Options of `deleteJob`. */
+export interface DeleteJobOptions {
+  /** Keep the ZIP (it is then removed once older than `expiryHours`). @default false */
+  keepZip?: boolean;
+}
+
+/** A ZIP ready to be sent. The caller must consume or destroy `stream`. */
+export interface ZipHandle {
+  stream: Readable;
+  size: number;
+  /** Download name derived from the project name (`my-react-app.zip`). */
+  fileName: string;
+  /** Absolute path of the ZIP on disk. */
+  path: string;
+}
+
+/** Where `uploadZip` sends a finished ZIP. `ephemeral-jobs/s3` has one for S3. */
+export interface ZipUploader {
+  upload(input: {
+    jobId: string;
+    fileName: string;
+    stream: Readable;
+    size: number;
+    contentType: string;
+  }): Promise<{ url: string }>;
+}
+
+/** Result of `getStats()`. */
+export interface StorageStats {
+  basePath: string;
+  jobCount: number;
+  fileCount: number;
+  /** Everything the storage holds on disk: files, ZIPs, internal state. */
+  totalSizeBytes: number;
+  /** `totalSizeBytes` in MiB, two decimals. */
+  totalSizeMb: number;
+  expiryHours: number;
+  jobsByStatus: Record<JobStatus, number>;
+  /** Free bytes on the base path's file system (`fs.statfs`). */
+  diskFreeBytes: number;
+}
+
+/** Options of `cleanupExpired`. */
+export interface CleanupOptions {
+  /** Only report what would go. @default false */
+  dryRun?: boolean;
+  /** Stops the cleanup between jobs. */
+  signal?: AbortSignal;
+}
+
+/** Result of `cleanupExpired`. */
+export interface CleanupResult {
+  /** Ids of the expired jobs removed (or that would be, with `dryRun`). */
+  cleanedJobs: string[];
+  /** Bytes freed (or that would be), leftovers included. */
+  freedBytes: number;
+}
+
+/** Options of `completeJob`. */
+export interface CompleteJobOptions {
+  /** Progress of the ZIP build, also emitted as `zip:progress`. */
+  onProgress?: (progress: ZipProgress) => void;
+}
+
+/** The events a manager emits, with their payloads. */
+export interface JobStorageEvents {
+  "job:created": [{ jobId: string; job: JobMetadata }];
+  "job:completed": [{ jobId: string; job: JobMetadata }];
+  "job:failed": [{ jobId: string; job: JobMetadata; errorMessage: string }];
+  "job:expired": [{ jobId: string; freedBytes: number }];
+  "job:deleted": [{ jobId: string; keepZip: boolean }];
+  "zip:progress": [{ jobId: string; progress: ZipProgress }];
+}
