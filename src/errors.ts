@@ -6,6 +6,7 @@
 /** Stable error codes. Changing one is a breaking change. */
 export type JobStorageErrorCode =
   | "JOB_NOT_FOUND"
+  | "FILE_NOT_FOUND"
   | "JOB_EXISTS"
   | "INVALID_JOB_ID"
   | "INVALID_PATH"
@@ -20,6 +21,7 @@ export type JobStorageErrorCode =
 /** Every code, in a stable order (useful for tables and exhaustive tests). */
 export const JOB_STORAGE_ERROR_CODES: readonly JobStorageErrorCode[] = Object.freeze([
   "JOB_NOT_FOUND",
+  "FILE_NOT_FOUND",
   "JOB_EXISTS",
   "INVALID_JOB_ID",
   "INVALID_PATH",

@@ -2,6 +2,7 @@
  * Validation of job-relative file paths and job ids. Pure functions: this
  * module knows nothing of the disk or the manager.
  */
+import nodePath from "node:path";
 import { JobStorageError } from "../errors.js";
 
 /** Longest accepted path, in UTF-8 bytes. */
@@ -24,6 +25,9 @@ const RESERVED_NAMES = new Set([
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const DRIVE_PREFIX = /^[A-Za-z]:/;
+// A lone (unpaired) UTF-16 surrogate: not well-formed Unicode. In `u` mode a
+// valid pair is one code point, so only unpaired halves match.
+const LONE_SURROGATE = /\p{Surrogate}/u;
 
 function invalid(path: string, reason: string): JobStorageError {
   const shown = JSON.stringify(path.length > 80 ? `${path.slice(0, 80)}...` : path);
@@ -37,7 +41,9 @@ function invalid(path: string, reason: string): JobStorageError {
  * `src/a.ts`). Rejected: empty paths, absolute, drive and UNC forms,
  * backslashes, any `..` segment, NUL and control characters, Windows-reserved
  * names (`CON`, `nul.txt`, `Com1.tar.gz`), a segment ending in a dot or a
- * space, a trailing `/`, a segment over 255 UTF-8 bytes and a path over 1024.
+ * space, a trailing `/`, lone UTF-16 surrogates, a segment over 255 UTF-8
+ * bytes and a path over 1024 (measured before normalisation). The result is
+ * itself valid: `validateJobPath(validateJobPath(p)) === validateJobPath(p)`.
  *
  * @throws {JobStorageError} `INVALID_PATH`, with the offending `path`.
  * @example
@@ -52,6 +58,8 @@ export function validateJobPath(path: string): string {
   }
   if (path.length === 0) throw invalid(path, "it is empty");
   if (CONTROL_CHARACTER.test(path)) throw invalid(path, "it contains a NUL or control character");
+  // Node writes a lone surrogate as U+FFFD, so two different paths would name one file.
+  if (LONE_SURROGATE.test(path)) throw invalid(path, "it is not well-formed Unicode (a lone surrogate)");
   if (path.includes("\\")) throw invalid(path, "backslashes are not allowed; use '/'");
   if (path.startsWith("/")) throw invalid(path, "it must be relative, not absolute");
   if (DRIVE_PREFIX.test(path)) throw invalid(path, "a drive letter is not allowed");
@@ -77,7 +85,10 @@ export function validateJobPath(path: string): string {
     segments.push(segment);
   }
   if (segments.length === 0) throw invalid(path, "it names no file");
-  return segments.join("/");
+  const normalised = segments.join("/");
+  // Checked again after normalisation: "./C:x" must not become the drive-relative "C:x".
+  if (DRIVE_PREFIX.test(normalised)) throw invalid(path, "a drive letter is not allowed");
+  return normalised;
 }
 
 /**
@@ -120,11 +131,24 @@ export function isValidJobId(jobId: string): boolean {
 }
 
 /**
- * Whether `child` is `parent` itself or lies below it. Both must be absolute
- * and already resolved (for example by `fs.realpath`); no I/O is done here.
+ * Whether `child` is `parent` itself or lies below it, on this platform's
+ * path rules. Both must be absolute (resolve symbolic links first, for
+ * example with `fs.realpath`, if they matter); a relative one gives `false`.
+ * No I/O is done here. `..` segments and trailing separators are taken into
+ * account, and a sibling that merely shares a prefix (`/base/job-evil` for
+ * `/base/job`) is outside.
+ *
+ * @example
+ * ```ts
+ * isPathInsideDirectory("/base/job/src/a.ts", "/base/job"); // true
+ * isPathInsideDirectory("/base/job-evil/a.ts", "/base/job"); // false
+ * isPathInsideDirectory("/base/job/../x", "/base/job");      // false
+ * ```
  */
 export function isPathInsideDirectory(child: string, parent: string): boolean {
-  if (child === parent) return true;
-  const prefix = parent.endsWith("/") ? parent : `${parent}/`;
-  return child.startsWith(prefix);
+  if (typeof child !== "string" || typeof parent !== "string") return false;
+  if (!nodePath.isAbsolute(child) || !nodePath.isAbsolute(parent)) return false;
+  const relative = nodePath.relative(parent, child);
+  if (relative === "") return true;
+  return relative !== ".." && !relative.startsWith(`..${nodePath.sep}`) && !nodePath.isAbsolute(relative);
 }

@@ -1,0 +1,138 @@
+/**
+ * The generated files of one job, on disk: resolving a validated path without
+ * ever following a symbolic link out of `files/`, walking the tree, and
+ * counting it (for recovery after a killed process).
+ */
+import { randomUUID } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { JobStorageError, errnoCode } from "../errors.js";
+import { isPathInsideDirectory } from "../paths/validate.js";
+
+/** One regular file found by {@link walkFiles}. */
+export interface WalkedFile {
+  /** Job-relative path with `/` separators. */
+  path: string;
+  size: number;
+  mtime: Date;
+}
+
+/**
+ * Every regular file below `root`, sorted by path. Symbolic links and other
+ * special files are skipped, never followed.
+ */
+export async function walkFiles(root: string): Promise<WalkedFile[]> {
+  const found: WalkedFile[] = [];
+  async function visit(dir: string, prefix: string): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return;
+      throw error;
+    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        const relative = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+        const full = path.join(dir, entry.name);
+        if (entry.isDirectory()) return visit(full, relative);
+        if (!entry.isFile()) return;
+        try {
+          const stat = await fs.lstat(full);
+          if (stat.isFile()) found.push({ path: relative, size: stat.size, mtime: stat.mtime });
+        } catch (error) {
+          if (errnoCode(error) !== "ENOENT") throw error; // deleted meanwhile
+        }
+      }),
+    );
+  }
+  await visit(root, "");
+  return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Count and bytes of the regular files below `root`. */
+export async function measureFiles(root: string): Promise<{ filesCount: number; totalSizeBytes: number }> {
+  const files = await walkFiles(root);
+  return { filesCount: files.length, totalSizeBytes: files.reduce((sum, file) => sum + file.size, 0) };
+}
+
+function notADirectory(jobId: string, relativePath: string, cause?: unknown): JobStorageError {
+  return new JobStorageError(
+    "INVALID_PATH",
+    `Cannot use path "${relativePath}": a file or link stands where a directory is needed`,
+    { jobId, path: relativePath, cause },
+  );
+}
+
+/**
+ * Makes sure the parent directory of `relativePath` exists inside `filesRoot`
+ * and is reached without leaving it through a symbolic link, creating missing
+ * directories one at a time (so `mkdir -p` can never create anything through
+ * a link). Returns the absolute target path.
+ *
+ * @throws {JobStorageError} `INVALID_PATH` when a link or a file is in the way.
+ */
+export async function prepareTarget(
+  filesRoot: string,
+  realFilesRoot: string,
+  jobId: string,
+  relativePath: string,
+): Promise<string> {
+  const target = path.join(filesRoot, relativePath);
+  const parentRelative = path.posix.dirname(relativePath);
+  const parent = path.dirname(target);
+  // Fast path: the parent exists; one realpath tells whether it stays inside.
+  try {
+    const real = await fs.realpath(parent);
+    if (!isPathInsideDirectory(real, realFilesRoot)) throw notADirectory(jobId, relativePath);
+    const stat = await fs.stat(real);
+    if (!stat.isDirectory()) throw notADirectory(jobId, relativePath);
+    return target;
+  } catch (error) {
+    if (error instanceof JobStorageError) throw error;
+    const code = errnoCode(error);
+    if (code === "ENOTDIR" || code === "ELOOP") throw notADirectory(jobId, relativePath, error);
+    if (code !== "ENOENT") throw error;
+  }
+  // Slow path: create each missing segment, checking every one with lstat.
+  let current = filesRoot;
+  for (const segment of parentRelative === "." ? [] : parentRelative.split("/")) {
+    current = path.join(current, segment);
+    try {
+      await fs.mkdir(current);
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOTDIR") throw notADirectory(jobId, relativePath, error);
+      if (code !== "EEXIST") throw error;
+    }
+    const stat = await fs.lstat(current);
+    if (!stat.isDirectory()) throw notADirectory(jobId, relativePath);
+  }
+  return target;
+}
+
+/**
+ * Resolves an existing file for reading or deleting: its parent must resolve
+ * inside `realFilesRoot`. The caller opens the file itself with `O_NOFOLLOW`.
+ * Returns `undefined` when a parent is missing or leaves the job.
+ */
+export async function resolveExisting(
+  filesRoot: string,
+  realFilesRoot: string,
+  relativePath: string,
+): Promise<string | undefined> {
+  const target = path.join(filesRoot, relativePath);
+  try {
+    const realParent = await fs.realpath(path.dirname(target));
+    return isPathInsideDirectory(realParent, realFilesRoot) ? target : undefined;
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP") return undefined;
+    throw error;
+  }
+}
+
+/** A fresh temporary file name inside `dir`. */
+export function tempName(dir: string, label = ""): string {
+  return path.join(dir, `${label}${randomUUID()}.tmp`);
+}
