@@ -4,7 +4,7 @@
  * ZIP read back. `npm run demo` runs it on a fresh temporary base path
  * (or on JOBS_BASE_PATH when set).
  *
- *   npx tsx examples/agent-pipeline.ts [--base-path DIR] [--keep]
+ *   npx tsx examples/agent-pipeline.ts [--base-path DIR]
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs/promises";
@@ -13,7 +13,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { JobStorageManager, manualScheduler, type FileInput, type Plan } from "../src/index.js";
 
-const { values } = parseArgs({ options: { "base-path": { type: "string" }, keep: { type: "boolean" } } });
+const { values } = parseArgs({ options: { "base-path": { type: "string" } } });
 const basePath = values["base-path"] ?? process.env.JOBS_BASE_PATH ?? (await fs.mkdtemp(path.join(os.tmpdir(), "ephemeral-jobs-demo-")));
 const log = (step: string, detail = ""): void => console.log(`${step.padEnd(10)} ${detail}`);
 
@@ -70,6 +70,3 @@ try {
 }
 log("checked", check);
 log("zip at", zip.path);
-if (!values.keep && values["base-path"] === undefined && process.env.JOBS_BASE_PATH === undefined) {
-  log("note", "the base path is a temporary directory; pass --keep to stop here, or remove it when done");
-}
