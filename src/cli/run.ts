@@ -1,0 +1,151 @@
+/**
+ * The `ephemeral-jobs` command line: argument parsing and dispatch. The bin
+ * (`./index.ts`) only calls {@link run}.
+ */
+import fs from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { isJobStorageError } from "../errors.js";
+import { cleanupCommand, lsCommand, statsCommand, zipCommand, type CommonOptions } from "./commands.js";
+import { demoCommand } from "./demo.js";
+import { oneLine } from "./format.js";
+import { UsageError, processIo, type CliIo } from "./io.js";
+
+/** Exit codes of the command line. */
+export const EXIT_OK = 0;
+/** A failed operation (no such job, a bad environment variable, a disk error). */
+export const EXIT_FAILURE = 1;
+/** A usage error (unknown command or option, missing argument). */
+export const EXIT_USAGE = 2;
+
+const HELP = `Usage: ephemeral-jobs <command> [options]
+
+Inspect and maintain the job storage of an ephemeral-jobs host.
+
+Commands:
+  stats                       totals: jobs (by status), files, bytes on disk, free disk
+  ls [--status S] [--user U]  one line per job: id, status, files, size, age, expires in
+                              S is one of generating, complete, failed, expired
+  cleanup [--dry-run]         remove (or, with --dry-run, list) expired jobs and leftovers
+  zip <jobId> [--out FILE]    copy a job's ZIP to FILE (default ./<project>.zip); a job
+                              still generating is completed first, which builds the ZIP
+  demo                        a self-contained run on a temporary base path: plan,
+                              batch write, fix-up, completion, ZIP check
+
+Options:
+  --base-path DIR  the host's base path (default: $JOBS_BASE_PATH, else <tmpdir>/jobs)
+  --json           machine-readable output (the library's objects, as JSON)
+  -h, --help       show this help
+  -v, --version    show the version
+
+Environment: JOBS_BASE_PATH, JOB_EXPIRY_HOURS, MAX_FILE_SIZE_MB, MAX_PROJECT_SIZE_MB.
+Exit status: 0 on success, 1 when the operation fails, 2 for a usage error.
+`;
+
+const OPTIONS = {
+  json: { type: "boolean" },
+  "base-path": { type: "string" },
+  status: { type: "string" },
+  user: { type: "string" },
+  "dry-run": { type: "boolean" },
+  out: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+const COMMON: readonly OptionName[] = ["json", "base-path", "help"];
+const COMMANDS: Record<string, { options: readonly OptionName[]; positionals: readonly string[] }> = {
+  stats: { options: [], positionals: [] },
+  ls: { options: ["status", "user"], positionals: [] },
+  cleanup: { options: ["dry-run"], positionals: [] },
+  zip: { options: ["out"], positionals: ["jobId"] },
+  demo: { options: [], positionals: [] },
+};
+
+async function readVersion(): Promise<string> {
+  // src/cli/run.ts and dist/cli/run.js both sit two levels below package.json.
+  const manifest = JSON.parse(await fs.readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return manifest.version;
+}
+
+function parse(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
+  } catch (error) {
+    // parseArgs errors (unknown option, missing value) are usage errors.
+    const message = error instanceof Error ? error.message : String(error);
+    const unknown = /^Unknown option '([^']+)'/.exec(message);
+    throw new UsageError(unknown ? `unknown option ${unknown[1]}` : message);
+  }
+}
+
+async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
+  const { values, positionals, tokens } = parse(argv);
+  const [command, ...rest] = positionals;
+  if (values.version) {
+    const version = await readVersion();
+    io.stdout.write(values.json ? `${JSON.stringify({ version })}\n` : `${version}\n`);
+    return;
+  }
+  if (values.help || command === "help") {
+    io.stdout.write(HELP);
+    return;
+  }
+  if (command === undefined) throw new UsageError("missing command");
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+
+  const allowed = new Set<string>([...COMMON, ...spec.options]);
+  for (const token of tokens) {
+    if (token.kind === "option" && !allowed.has(token.name)) {
+      throw new UsageError(`${command} does not take ${token.rawName}`);
+    }
+  }
+  if (rest.length < spec.positionals.length) {
+    throw new UsageError(`${command} needs <${spec.positionals[rest.length]}>`);
+  }
+  if (rest.length > spec.positionals.length) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(rest[spec.positionals.length])} for ${command}`);
+  }
+
+  const common: CommonOptions = { json: values.json === true, basePath: values["base-path"] };
+  switch (command) {
+    case "stats":
+      return statsCommand(io, common);
+    case "ls":
+      return lsCommand(io, common, { status: values.status, user: values.user });
+    case "cleanup":
+      return cleanupCommand(io, common, values["dry-run"] === true);
+    case "zip":
+      return zipCommand(io, common, rest[0]!, values.out);
+    case "demo":
+      return demoCommand(io, common);
+  }
+}
+
+/**
+ * Runs the command line with `argv` (without `node` and the script) and
+ * resolves to the exit code. Never throws: an error is one line on stderr,
+ * `ephemeral-jobs: <message>`, without a stack trace.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await run(process.argv.slice(2));
+ * ```
+ */
+export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  try {
+    await dispatch(argv, io);
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`ephemeral-jobs: ${oneLine(error.message)} (see ephemeral-jobs --help)\n`);
+      return EXIT_USAGE;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const code = isJobStorageError(error) ? ` [${error.code}]` : "";
+    io.stderr.write(`ephemeral-jobs: ${oneLine(message)}${code}\n`);
+    return EXIT_FAILURE;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `ephemeral-jobs/http`: the REST API of the original design guide as a
+ * web-standard `Request -> Response` handler, and an adapter for Express,
+ * Connect and `node:http`.
+ * @packageDocumentation
+ */
+export {
+  createJobsHandler,
+  type JobsAuth,
+  type JobsHandler,
+  type JobsHandlerOptions,
+  type JobsStorage,
+} from "./handler.js";
+export { toNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./node-adapter.js";
+export {
+  HTTP_STATUS_BY_CODE,
+  statusForErrorCode,
+  type ErrorBody,
+  type HttpErrorCode,
+  type HttpOnlyErrorCode,
+} from "./responses.js";
+export {
+  CreateJobBodySchema,
+  ExtendJobBodySchema,
+  FailJobBodySchema,
+  FileBatchBodySchema,
+  FileBodySchema,
+  PlanBodySchema,
+  type CreateJobBody,
+  type FileBatchBody,
+  type FileBody,
+} from "./schemas.js";
+export {
+  serializeJob,
+  serializeFile,
+  serializeStats,
+  serializeWriteFiles,
+  serializeCleanup,
+  toMb,
+  type CleanupJson,
+  type FileJson,
+  type JobJson,
+  type StatsJson,
+  type WriteFilesEntryJson,
+  type WriteFilesJson,
+} from "./serialize.js";
