@@ -17,7 +17,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import pLimit from "p-limit";
 import { resolveOptions, type JobStorageOptions, type ResolvedOptions } from "../config.js";
-import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
+import { JobStorageError, errnoCode, isDiskFullError, isJobStorageError } from "../errors.js";
 import { intervalScheduler } from "../expiry/interval.js";
 import type { ExpiryScheduler } from "../expiry/scheduler.js";
 import { silentLogger, type Logger } from "../logger.js";
@@ -227,7 +227,11 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       const staging = path.join(this.basePath, BASE_TMP_DIR, `${NEW_JOB_PREFIX}${randomUUID()}`);
       const staged = jobLayout(path.dirname(staging), path.basename(staging));
       try {
-        await fs.mkdir(staged.files, { recursive: true });
+        // One directory at a time below .tmp/ (re-made if someone removed it): a recursive
+        // mkdir reports ENOENT, not ENOSPC, when it runs out of inodes.
+        await fs.mkdir(path.dirname(staging), { recursive: true });
+        await fs.mkdir(staging);
+        await fs.mkdir(staged.files);
         await fs.mkdir(staged.tmp);
         await writeFileDurable(staged.record, serializeRecord(record), { durable: this.#options.fsync });
         await fs.rename(staging, layout.dir);
@@ -319,7 +323,14 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     const next: JobRecord = { ...record, zipReady: true, zipSizeBytes: result.sizeBytes };
     const url = this.#options.downloadUrl?.(jobId);
     if (url !== undefined) next.downloadUrl = url;
-    record = await tx.commit(next);
+    try {
+      record = await tx.commit(next);
+    } catch (error) {
+      // The record still says there is no ZIP (a full disk, say): do not leave one
+      // taking the space that is short, unaccounted for. The next completeJob builds it again.
+      await removeFile(layout.zip);
+      throw error;
+    }
     const metadata = toMetadata(record, this.#now());
     this.emit("job:completed", { jobId, job: metadata });
     return metadata;
@@ -585,16 +596,34 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     const rejected = items.filter((item) => !accepted.includes(item));
     await Promise.all(rejected.map((item) => removeFile(item.tmp)));
     if (accepted.length === 0) return outcomes;
-    await tx.commit({ ...record, filesCount, totalSizeBytes }, async () => {
-      // Distinct targets move in parallel; writes to one target keep batch order.
-      const byTarget = new Map<string, StagedWrite[]>();
-      for (const item of accepted) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
+    try {
+      await tx.commit({ ...record, filesCount, totalSizeBytes }, async () => {
+        // Distinct targets move in parallel; writes to one target keep batch order.
+        const byTarget = new Map<string, StagedWrite[]>();
+        for (const item of accepted) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
+        await Promise.all(
+          [...byTarget.values()].map(async (group) => {
+            for (const item of group) await fs.rename(item.tmp, item.target);
+          }),
+        );
+      });
+    } catch (error) {
+      if (!isJobStorageError(error, "STORAGE_FULL")) throw error;
+      // The disk filled up during the commit: either nothing moved (the record could not be
+      // staged) or a move failed and the record was rebuilt from the disk. Either way the
+      // record matches the disk; each write that did not land fails on its own, like a
+      // write whose content could not be staged.
       await Promise.all(
-        [...byTarget.values()].map(async (group) => {
-          for (const item of group) await fs.rename(item.tmp, item.target);
+        items.map(async (item, index) => {
+          if (!outcomes[index]!.ok || !(await exists(item.tmp))) return; // refused before, or landed
+          await removeFile(item.tmp);
+          outcomes[index] = {
+            ok: false,
+            error: new JobStorageError("STORAGE_FULL", error.message, { jobId, path: item.path, cause: error.cause }),
+          };
         }),
       );
-    });
+    }
     return outcomes;
   }
 
@@ -1005,12 +1034,16 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
         release = await acquireLock(layout.lock, { staleMs: this.#lockStaleMs, logger: this.#logger });
       } catch (error) {
         if (errnoCode(error) === "ENOENT") throw notFound(jobId);
-        throw error;
+        throw mapDiskFull(error, { jobId }); // the lock is a directory: making it can hit a full disk
       }
       try {
         let record = await readRecord(layout.record);
         if (!record) throw notFound(jobId);
-        if (await exists(layout.nextRecord)) record = await this.#recover(layout, record);
+        if (await exists(layout.nextRecord)) {
+          record = await this.#recover(layout, record).catch((error: unknown) => {
+            throw mapDiskFull(error, { jobId });
+          });
+        }
         let current = record;
         const tx: JobTransaction = {
           layout,
@@ -1101,14 +1134,18 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       release = await acquireLock(layout.lock, { staleMs: this.#lockStaleMs, logger: this.#logger });
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return false;
-      throw error;
+      if (!isDiskFullError(error)) throw error;
+      // On a full disk the lock directory cannot be made, yet removing jobs is how space
+      // comes back (cleanupExpired included). The rename below is atomic, so go ahead:
+      // a writer in another process then finds the job gone.
+      this.#logger.warn({ err: error, jobId }, "disk full: removing the job without its lock");
     }
     const trash = path.join(this.basePath, BASE_TMP_DIR, `${TRASH_PREFIX}${jobId}-${randomUUID()}`);
     try {
       if (!(await exists(layout.record))) return false;
       await fs.rename(layout.dir, trash);
     } finally {
-      await release().catch((error: unknown) => {
+      await release?.().catch((error: unknown) => {
         if (errnoCode(error) !== "ENOENT") this.#logger.warn({ err: error, jobId }, "job lock release failed");
       });
     }
