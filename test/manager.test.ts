@@ -445,7 +445,11 @@ describe("delete, stats and cleanup", () => {
     await fs.writeFile(path.join(basePath, jobId, "tmp", "dead.tmp"), "12345");
     await fs.writeFile(path.join(basePath, `${jobId}.zip.abc.tmp`), "zip");
     await fs.mkdir(path.join(basePath, ".tmp", "new-123", "files"), { recursive: true });
-    await fs.mkdir(path.join(basePath, "stray-dir"));
+    await fs.mkdir(path.join(basePath, "stray-dir", "files"), { recursive: true });
+    // Things the library did not make are never touched, however old.
+    await fs.mkdir(path.join(basePath, "Documents"));
+    await fs.writeFile(path.join(basePath, "Documents", "cv.txt"), "mine");
+    await fs.writeFile(path.join(basePath, "notes.tmp"), "mine too");
     const keptZip = path.join(basePath, "gone-job.zip");
     await fs.writeFile(keptZip, "kept zip");
     expect((await storage.cleanupExpired()).freedBytes).toBe(0);
@@ -454,11 +458,12 @@ describe("delete, stats and cleanup", () => {
     const result = await storage.cleanupExpired();
     expect(result.cleanedJobs).toEqual([]);
     expect(result.freedBytes).toBe(5 + 3);
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", jobId, "gone-job.zip"]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", "Documents", jobId, "gone-job.zip", "notes.tmp"].sort());
     expect(await fs.readdir(path.join(basePath, jobId, "tmp"))).toEqual([]);
     clock.advanceHours(48);
     await storage.cleanupExpired();
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp"]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", "Documents", "notes.tmp"]);
+    expect(await fs.readFile(path.join(basePath, "Documents", "cv.txt"), "utf8")).toBe("mine");
   });
 });
 
@@ -491,5 +496,58 @@ describe("lifecycle", () => {
     await storage.failJob(b.jobId, "x");
     await storage.deleteJob("b");
     expect(seen).toEqual(["job:created a", "job:completed a", "job:created b", "job:failed b", "job:deleted b"]);
+  });
+});
+
+describe("hosts' edge cases", () => {
+  it("a listener that throws is logged and never fails the operation", async () => {
+    const errors: string[] = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (_: object, msg?: string) => void errors.push(msg ?? "") };
+    const { storage } = await openStorage({ logger });
+    storage.on("job:created", () => {
+      throw new Error("listener bug");
+    });
+    storage.on("zip:progress", () => {
+      throw new Error("listener bug");
+    });
+    const job = await storage.createJob({ projectName: "p" });
+    await storage.writeFile(job.jobId, "a.txt", "x");
+    expect((await storage.completeJob(job.jobId)).zipReady).toBe(true);
+    expect(errors).toEqual(["an event listener threw", "an event listener threw"]);
+  });
+
+  it("every caller of a shared ZIP build hears its progress", async () => {
+    const { storage } = await openStorage();
+    const { jobId } = await storage.createJob({ projectName: "p" });
+    await storage.writeFiles(jobId, [
+      { path: "a.txt", content: "a" },
+      { path: "b.txt", content: "b" },
+    ]);
+    const first: number[] = [];
+    const second: number[] = [];
+    await Promise.all([
+      storage.completeJob(jobId, { onProgress: (p) => first.push(p.entries) }),
+      storage.completeJob(jobId, { onProgress: (p) => second.push(p.entries) }),
+    ]);
+    expect(first).toEqual([1, 2]);
+    expect(second).toEqual([1, 2]);
+  });
+
+  it("sees another manager's extend and re-create on the same base path", async () => {
+    const clock = fakeClock();
+    const { storage: a, basePath } = await openStorage({ now: clock.now });
+    const { storage: b } = await openStorage({ now: clock.now, basePath });
+    await a.createJob({ projectName: "x", jobId: "j1", ttlHours: 1 });
+    await a.listJobs();
+    await b.extendJob("j1", 10);
+    clock.advanceHours(2);
+    expect(await a.writeFile("j1", "a.txt", "x")).toEqual({ path: "a.txt", size: 1 });
+    await a.createJob({ projectName: "y", jobId: "j2" });
+    await a.completeJob("j2");
+    await a.listJobs();
+    await b.deleteJob("j2");
+    await b.createJob({ projectName: "y", jobId: "j2" });
+    expect(await a.writeFile("j2", "b.txt", "yy")).toEqual({ path: "b.txt", size: 2 });
+    expect(await b.getJob("j2")).toMatchObject({ status: "generating", filesCount: 1, totalSizeBytes: 2 });
   });
 });

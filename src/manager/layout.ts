@@ -44,8 +44,6 @@ export const BASE_TMP_DIR = ".tmp";
 export const NEW_JOB_PREFIX = "new-";
 export const TRASH_PREFIX = "trash-";
 export const ZIP_SUFFIX = ".zip";
-/** Suffix of a ZIP (or other base-level file) still being written. */
-export const TEMP_SUFFIX = ".tmp";
 
 export function jobLayout(basePath: string, jobId: string): JobLayout {
   const dir = path.join(basePath, jobId);

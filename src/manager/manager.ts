@@ -39,8 +39,13 @@ import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js
 import { measureFiles, prepareTarget, resolveExisting, tempName, walkFiles } from "./job-files.js";
 import {
   BASE_TMP_DIR,
+  FILES_DIR,
+  LOCK_DIR,
   NEW_JOB_PREFIX,
-  TEMP_SUFFIX,
+  NEXT_RECORD_FILE,
+  PLAN_FILE,
+  RECORD_FILE,
+  TMP_DIR,
   TRASH_PREFIX,
   ZIP_SUFFIX,
   jobLayout,
@@ -68,6 +73,10 @@ import type {
 
 const HOUR_MS = 3_600_000;
 const MIB = 1024 * 1024;
+/** A ZIP being written: `<jobId>.zip.<random>.tmp` (see zipDirectory). */
+const ZIP_TEMP_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.zip\.[0-9a-f]+\.tmp$/;
+/** What a job directory may hold (a directory holding anything else is not ours to remove). */
+const JOB_DIR_ENTRIES = new Set([RECORD_FILE, NEXT_RECORD_FILE, PLAN_FILE, LOCK_DIR, TMP_DIR, FILES_DIR]);
 /** Temporary files and directories without metadata are leftovers once this old. */
 const LEFTOVER_AGE_MS = HOUR_MS;
 
@@ -148,6 +157,10 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   readonly basePath: string;
   /** Hours a new job lives. */
   readonly expiryHours: number;
+  /** Largest accepted file, in bytes. */
+  readonly maxFileSizeBytes: number;
+  /** Largest accepted total of a job's files, in bytes. */
+  readonly maxProjectSizeBytes: number;
 
   readonly #options: ResolvedOptions;
   readonly #logger: Logger;
@@ -168,6 +181,8 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     this.#options = options;
     this.basePath = options.basePath;
     this.expiryHours = options.expiryHours;
+    this.maxFileSizeBytes = options.maxFileSizeBytes;
+    this.maxProjectSizeBytes = options.maxProjectSizeBytes;
     this.#logger = options.logger ?? silentLogger;
     this.#scheduler = options.scheduler ?? intervalScheduler({ intervalMs: HOUR_MS });
     this.#lockStaleMs = internal.lockStaleMs ?? 10_000;
@@ -244,7 +259,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
         throw mapDiskFull(error, { jobId });
       }
       const metadata = toMetadata(record, now);
-      this.emit("job:created", { jobId, job: metadata });
+      this.#notify("job:created", { jobId, job: metadata });
       return metadata;
     });
   }
@@ -284,18 +299,31 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
    */
   async completeJob(jobId: string, options: CompleteJobOptions = {}): Promise<JobMetadata> {
     validateJobId(jobId);
-    const running = this.#zipBuilds.get(jobId);
-    if (running) return running;
-    const build = this.#track(() => this.#withJob(jobId, (tx) => this.#buildZip(tx, options)));
-    this.#zipBuilds.set(jobId, build);
-    const forget = (): void => {
-      if (this.#zipBuilds.get(jobId) === build) this.#zipBuilds.delete(jobId);
+    let build = this.#zipBuilds.get(jobId);
+    if (!build) {
+      const started = this.#track(() => this.#withJob(jobId, (tx) => this.#buildZip(tx)));
+      const forget = (): void => {
+        if (this.#zipBuilds.get(jobId) === started) this.#zipBuilds.delete(jobId);
+      };
+      started.then(forget, forget);
+      this.#zipBuilds.set(jobId, started);
+      build = started;
+    }
+    const { onProgress } = options;
+    if (onProgress === undefined) return build;
+    // Every caller of a shared build hears its progress, not only the first.
+    const listener = (event: JobStorageEvents["zip:progress"][0]): void => {
+      if (event.jobId === jobId) onProgress(event.progress);
     };
-    build.then(forget, forget);
-    return build;
+    this.on("zip:progress", listener);
+    try {
+      return await build;
+    } finally {
+      this.off("zip:progress", listener);
+    }
   }
 
-  async #buildZip(tx: JobTransaction, options: CompleteJobOptions): Promise<JobMetadata> {
+  async #buildZip(tx: JobTransaction): Promise<JobMetadata> {
     const { layout } = tx;
     let record = tx.record;
     const jobId = record.jobId;
@@ -312,10 +340,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     try {
       result = await zipDirectory(layout.files, layout.zip, {
         compressionLevel: this.#options.zipCompressionLevel,
-        onProgress: (progress) => {
-          options.onProgress?.(progress);
-          this.emit("zip:progress", { jobId, progress });
-        },
+        onProgress: (progress) => this.#notify("zip:progress", { jobId, progress }),
       });
     } catch (error) {
       throw mapDiskFull(error, { jobId });
@@ -332,7 +357,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       throw error;
     }
     const metadata = toMetadata(record, this.#now());
-    this.emit("job:completed", { jobId, job: metadata });
+    this.#notify("job:completed", { jobId, job: metadata });
     return metadata;
   }
 
@@ -352,7 +377,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
         }
         const record = await tx.commit({ ...tx.record, status: "failed", errorMessage: errorMessage.slice(0, 10_000) });
         const metadata = toMetadata(record, this.#now());
-        this.emit("job:failed", { jobId, job: metadata, errorMessage: record.errorMessage ?? "" });
+        this.#notify("job:failed", { jobId, job: metadata, errorMessage: record.errorMessage ?? "" });
         return metadata;
       }),
     );
@@ -390,7 +415,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       this.#exclusive(jobId, async () => {
         const removed = await this.#removeJobDir(jobId);
         if (!keepZip) await removeFile(this.#layout(jobId).zip);
-        if (removed) this.emit("job:deleted", { jobId, keepZip });
+        if (removed) this.#notify("job:deleted", { jobId, keepZip });
         return removed;
       }),
     );
@@ -431,8 +456,6 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     const parsed = FileBatchSchema.safeParse(files);
     if (!parsed.success) throw invalidInput(`Invalid files: ${formatIssues(parsed.error)}`, parsed.error);
     return this.#track(async () => {
-      const cached = this.#index.get(jobId)?.record;
-      if (cached) this.#assertWritable(cached);
       const layout = this.#layout(jobId);
       const realFiles = path.join(this.#realBase, jobId, "files");
       const results: WriteFilesEntryResult[] = [];
@@ -801,8 +824,8 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
    * @throws {JobStorageError} as `openZip`.
    */
   async uploadZip(jobId: string, uploader: ZipUploader): Promise<JobMetadata> {
-    const zip = await this.openZip(jobId);
     return this.#track(async () => {
+      const zip = await this.openZip(jobId);
       let url: string;
       try {
         ({ url } = await uploader.upload({
@@ -891,7 +914,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
                 return true;
               });
               if (!removed) return;
-              this.emit("job:expired", { jobId: record.jobId, freedBytes: bytes });
+              this.#notify("job:expired", { jobId: record.jobId, freedBytes: bytes });
             }
             cleanedJobs.push(record.jobId);
             freedBytes += bytes;
@@ -917,16 +940,18 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       if (name.startsWith(TRASH_PREFIX)) victims.push(full); // a deletion that was interrupted
       else if (oldEnough(await this.#mtimeOf(full), LEFTOVER_AGE_MS)) victims.push(full);
     }
+    // Only what this library makes is touched: a base path pointed at a
+    // directory with other content loses none of it.
     const baseEntries = await fs.readdir(this.basePath, { withFileTypes: true });
     for (const entry of baseEntries) {
       const full = path.join(this.basePath, entry.name);
-      if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) {
+      if (entry.isFile() && ZIP_TEMP_NAME.test(entry.name)) {
         if (oldEnough(await this.#mtimeOf(full), LEFTOVER_AGE_MS)) victims.push(full);
       } else if (entry.isDirectory() && isValidJobId(entry.name) && !entries.has(entry.name)) {
-        // A job directory without metadata (made by hand, or by an older version).
-        if (!(await exists(path.join(full, "job.json"))) && oldEnough(await this.#mtimeOf(full), LEFTOVER_AGE_MS)) {
-          victims.push(full);
-        }
+        // A job directory without metadata: only if everything in it is ours.
+        const names = await this.#readdirNames(full);
+        const ours = names.length > 0 && names.every((name) => JOB_DIR_ENTRIES.has(name));
+        if (ours && oldEnough(await this.#mtimeOf(full), LEFTOVER_AGE_MS)) victims.push(full);
       }
     }
     for (const zip of await this.#orphanZips(entries)) {
@@ -965,6 +990,18 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   }
 
   // ------------------------------------------------------------ internals
+
+  /**
+   * Emits an event after the change it reports is saved: a listener that
+   * throws is logged, and never turns a finished operation into a failure.
+   */
+  #notify<K extends keyof JobStorageEvents>(event: K, ...args: JobStorageEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: JobStorageEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#logger.error({ err: error, event }, "an event listener threw");
+    }
+  }
 
   #now(): Date {
     return this.#options.now();
