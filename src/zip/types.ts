@@ -1,10 +1,12 @@
-/** Progress of a ZIP build, reported after each entry. */
+/** Progress of a ZIP build, reported after each file entry. */
 export interface ZipProgress {
-  /** Entries written so far. */
+  /** File entries written so far. */
   entries: number;
+  /** File entries the archive will have (empty-directory entries are not counted). */
   totalEntries: number;
   /** Uncompressed bytes read so far. */
   bytes: number;
+  /** Uncompressed bytes of every file, as listed when the build started. */
   totalBytes: number;
 }
 
@@ -16,17 +18,29 @@ export interface ZipOptions {
    * @default false
    */
   deterministic?: boolean;
-  /** Deflate level for compressible entries, 0 (store everything) to 9. @default 6 */
+  /**
+   * Deflate level for compressible entries, an integer from 0 (store everything) to 9.
+   * @default 6
+   */
   compressionLevel?: number;
-  /** Called after each entry. */
+  /**
+   * Worker threads that read, checksum and deflate files under 1 MiB, an
+   * integer from 0 to 16. `0` does that work on the libuv thread pool instead
+   * (slower: each file costs several thread hand-offs). Larger files are
+   * always streamed through yazl on the main thread.
+   * @default one per CPU, at most 4, when there are at least 128 such files
+   * (or 4 MiB of them), otherwise 0
+   */
+  workerThreads?: number;
+  /** Called after each file entry; an exception thrown here fails the build. @default none */
   onProgress?: (progress: ZipProgress) => void;
-  /** Aborts the build; a partial output file is removed. */
+  /** Aborts the build; a partial output file is removed. @default none */
   signal?: AbortSignal;
 }
 
 /** Result of `zipDirectory`. */
 export interface ZipResult {
-  /** Number of file entries. */
+  /** Number of file entries (empty-directory entries are not counted). */
   entries: number;
   /** Size of the ZIP in bytes. */
   sizeBytes: number;

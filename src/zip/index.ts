@@ -1,0 +1,8 @@
+/**
+ * ZIP helpers: archive a job directory to a file or a stream, and name the download.
+ * @module
+ */
+export { zipDirectory } from "./zip-directory.js";
+export { createZipStream } from "./zip-stream.js";
+export { contentDisposition } from "./content-disposition.js";
+export type { ZipOptions, ZipProgress, ZipResult } from "./types.js";
