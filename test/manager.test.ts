@@ -271,7 +271,8 @@ describe("symbolic links inside a job", () => {
     expect(await storage.deleteFile(jobId, "link.txt")).toBe(false);
     expect(await fs.readFile(path.join(outside, "secret.txt"), "utf8")).toBe("secret");
     await storage.completeJob(jobId);
-    const { path: zipPath } = await storage.openZip(jobId);
+    const { path: zipPath, stream } = await storage.openZip(jobId);
+    stream.destroy();
     const listing = execFileSync("unzip", ["-Z1", zipPath], { encoding: "utf8" });
     expect(listing.trim().split("\n")).toEqual(["real.txt"]);
   });

@@ -806,8 +806,15 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       }
       if (!record.zipReady) await this.completeJob(jobId);
       try {
+        // Opened first, so a cleanup that removes the file meanwhile cannot cut the download short.
         const handle = await fs.open(layout.zip, "r");
-        const { size } = await handle.stat();
+        let size: number;
+        try {
+          ({ size } = await handle.stat());
+        } catch (error) {
+          await handle.close();
+          throw error;
+        }
         return { stream: handle.createReadStream(), size, fileName: zipFileName(record.projectName), path: layout.zip };
       } catch (error) {
         // The ZIP was removed by hand: build it again, once.
