@@ -94,6 +94,13 @@ const CASES: { name: string; input: string; header: string; fallback: string; de
   { name: "only blanks", input: "  \t ", header: 'attachment; filename="download.zip"', fallback: "download.zip", decoded: "download.zip" },
   { name: "only a line break", input: "\r\n", header: 'attachment; filename="download.zip"', fallback: "download.zip", decoded: "download.zip" },
   {
+    name: "fullwidth solidus, quote and percent (ASCII after NFKD)",
+    input: "a／b＂c％.zip",
+    header: `attachment; filename="a_b_c_.zip"; filename*=UTF-8''a%EF%BC%8Fb%EF%BC%82c%EF%BC%85.zip`,
+    fallback: "a_b_c_.zip",
+    decoded: "a／b＂c％.zip",
+  },
+  {
     name: "a lone surrogate",
     input: "a\ud800b.zip",
     header: `attachment; filename="a_b.zip"; filename*=UTF-8''a%EF%BF%BDb.zip`,

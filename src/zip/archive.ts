@@ -23,7 +23,8 @@
 import { once } from "node:events";
 import { close, constants, open, read } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
-import type { PassThrough } from "node:stream";
+import { PassThrough } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { crc32, deflateRaw } from "node:zlib";
 import pLimit from "p-limit";
@@ -37,6 +38,7 @@ import {
   worthDeflating,
 } from "./compressibility.js";
 import { FastZipFile, fastZipFileSupported } from "./fast-zip-file.js";
+import { parallelDeflate } from "./parallel-deflate.js";
 import type { ResolvedZipOptions } from "./options.js";
 import type { DirectoryItem, FileItem } from "./walk.js";
 import { readTree, statOnThreadPool, statTree } from "./walk.js";
@@ -98,7 +100,7 @@ type Unit = { kind: "small"; items: FileItem[]; costBytes: number } | { kind: "l
 
 /** A running archive build. @internal */
 export interface ArchiveRun {
-  /** yazl's output; pipe it somewhere right away (the builder waits for it to drain). */
+  /** The archive's bytes (yazl's output, piped); pipe it somewhere right away (the builder waits for it to drain). */
   readonly output: PassThrough;
   /** Resolves with the number of file entries once the last entry is handed to yazl and `end()` is called. */
   readonly done: Promise<number>;
@@ -115,20 +117,24 @@ export interface ArchiveRun {
 export function startArchive(root: string, options: ResolvedZipOptions): ArchiveRun {
   const controller = new AbortController();
   const signal = options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal]);
-  const fast = fastZipFileSupported();
-  const zip = fast ? new FastZipFile() : new ZipFile();
-  const output = zip.outputStream as PassThrough;
+  // The ZipFile is created once `fastZipFileSupported()` has answered; its output is piped here.
+  const output = new PassThrough({ highWaterMark: MIB });
 
   const primaryError = (error: unknown): unknown => (signal.aborted ? signal.reason : error);
   const abort = (reason: unknown): void => {
     if (!controller.signal.aborted) controller.abort(primaryError(reason));
   };
-  // yazl reports failures on the ZipFile as well as on its output (a stream
-  // callback error, a size mismatch); unheard, they would be thrown.
-  zip.on("error", abort);
   signal.addEventListener("abort", () => output.destroy(toError(signal.reason)), { once: true });
 
-  const done = writeEntries(zip, root, options, signal).catch((error: unknown) => {
+  const start = async (): Promise<number> => {
+    const zip = (await fastZipFileSupported()) ? new FastZipFile() : new ZipFile();
+    // yazl reports failures on the ZipFile as well as on its output (a stream
+    // callback error, a size mismatch); unheard, they would be thrown.
+    zip.on("error", abort);
+    pipeline(zip.outputStream, output).catch(abort);
+    return writeEntries(zip, root, options, signal);
+  };
+  const done = start().catch((error: unknown) => {
     const primary = primaryError(error);
     abort(primary);
     throw primary;
@@ -319,9 +325,14 @@ function addBufferEntry(zip: ZipFile, name: string, entry: Extract<PreparedEntry
   }
 }
 
-/** Streams a large file through yazl; resolves with its byte count once read to the end. */
+/**
+ * Streams a large file through yazl; resolves with its byte count once read
+ * to the end. With {@link FastZipFile}, a file to compress is deflated on
+ * several threads (see `parallel-deflate.ts`); otherwise yazl deflates it.
+ */
 function addStreamEntry(zip: ZipFile, item: FileItem, options: EntryOptions & { compress: boolean }, signal: AbortSignal): Promise<number> {
   const { mtime, mode, forceDosTimestamp, compress, compressionLevel } = options;
+  if (compress && zip instanceof FastZipFile) return addParallelDeflatedEntry(zip, item, options, signal);
   return new Promise<number>((resolve, reject) => {
     zip.addReadStreamLazy(
       item.name,
@@ -354,6 +365,43 @@ function addStreamEntry(zip: ZipFile, item: FileItem, options: EntryOptions & { 
 }
 
 /** Samples a large file: whether it compresses, whether it starts with `#!`. */
+function addParallelDeflatedEntry(zip: FastZipFile, item: FileItem, options: EntryOptions, signal: AbortSignal): Promise<number> {
+  const { mtime, mode, forceDosTimestamp, compressionLevel } = options;
+  return new Promise<number>((resolve, reject) => {
+    let deflating: ReturnType<typeof parallelDeflate> | undefined;
+    zip.addDeflatedStream(item.name, {
+      mtime,
+      mode,
+      forceDosTimestamp,
+      result: () => deflating?.result(),
+      open: (callback) => {
+        openRegularFile(item).then(
+          (handle) => {
+            if (signal.aborted) {
+              // The build failed while yazl was still pumping: leave yazl waiting, it is discarded.
+              void handle.close();
+              reject(signal.reason as unknown);
+              return;
+            }
+            deflating = parallelDeflate(handle, compressionLevel);
+            const { stream } = deflating;
+            const onAbort = (): void => void stream.destroy();
+            signal.addEventListener("abort", onAbort, { once: true });
+            stream.once("close", () => signal.removeEventListener("abort", onAbort));
+            stream.once("end", () => resolve(deflating!.result()!.uncompressedSize));
+            stream.once("error", reject); // yazl does not listen to errors of lazily added streams
+            callback(null, stream);
+          },
+          (error: unknown) => {
+            reject(error);
+            callback(error);
+          },
+        );
+      },
+    });
+  });
+}
+
 async function prepareLargeFile(item: FileItem, compressionLevel: number, signal: AbortSignal): Promise<PreparedEntry> {
   signal.throwIfAborted();
   const handle = await openRegularFile(item);

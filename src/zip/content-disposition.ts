@@ -8,8 +8,9 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 // RFC 5987 attr-char, the characters that may appear unencoded in `filename*`.
 const ATTR_CHAR = /^[A-Za-z0-9!#$&+.^_`|~-]$/;
-// Printable ASCII that is safe inside the quoted `filename` (no `"`, `\` or `%`).
-const QUOTED_SAFE_CHAR = /^[\x20-\x7e]$/;
+// Printable ASCII that is safe inside the quoted `filename`: not `"`, `\`, `%` or `/`
+// (checked after NFKD, which turns a fullwidth solidus or quote into the ASCII one).
+const QUOTED_SAFE_CHAR = /^[\x20-\x21\x23-\x24\x26-\x2e\x30-\x5b\x5d-\x7e]$/;
 
 /**
  * A `Content-Disposition` header value that makes a browser download the
@@ -53,7 +54,7 @@ function asciiFallback(name: string): string {
   // Decompose, so that "é" is "e" plus a combining accent, which is dropped.
   for (const char of name.normalize("NFKD")) {
     if (/^\p{M}$/u.test(char)) continue;
-    result += QUOTED_SAFE_CHAR.test(char) && char !== '"' && char !== "%" ? char : "_";
+    result += QUOTED_SAFE_CHAR.test(char) ? char : "_";
   }
   return result;
 }

@@ -1,5 +1,4 @@
-import { PassThrough, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { startArchive } from "./archive.js";
 import { resolveZipOptions } from "./options.js";
 import type { ZipOptions } from "./types.js";
@@ -31,13 +30,11 @@ import type { ZipOptions } from "./types.js";
 export function createZipStream(dir: string, options: ZipOptions = {}): Readable {
   const resolved = resolveZipOptions(options);
   const run = startArchive(dir, resolved);
-  const stream = new PassThrough();
-  const fail = (error: unknown): void => {
-    const primary = run.primaryError(error);
-    run.abort(primary);
-    stream.destroy(primary instanceof Error ? primary : new Error(String(primary)));
-  };
-  pipeline(run.output, stream).catch(fail);
-  run.done.catch(fail);
-  return stream;
+  // A failure destroys `run.output` with the error (see startArchive); a
+  // consumer that destroys it early stops the build.
+  run.output.once("close", () => {
+    if (!run.output.readableEnded) run.abort(new Error("The ZIP stream was closed before its end"));
+  });
+  run.done.catch(() => undefined); // reported through the stream
+  return run.output;
 }
