@@ -56,7 +56,12 @@ export {
 export { zipDirectory, createZipStream, contentDisposition } from "./zip/index.js";
 export type { ZipOptions, ZipProgress, ZipResult } from "./zip/types.js";
 export type { ExpiryScheduler } from "./expiry/scheduler.js";
-export { intervalScheduler, type IntervalSchedulerOptions } from "./expiry/interval.js";
+export {
+  intervalScheduler,
+  DEFAULT_INTERVAL_MS,
+  MAX_INTERVAL_MS,
+  type IntervalSchedulerOptions,
+} from "./expiry/interval.js";
 export { manualScheduler } from "./expiry/manual.js";
 export { cronScheduler, type CronSchedulerOptions } from "./expiry/cron.js";
 export type { Logger } from "./logger.js";
