@@ -7,22 +7,10 @@ import { z } from "zod";
 import { errnoCode } from "../errors.js";
 import type { JobMetadata } from "./types.js";
 
-/** What `job.json` holds. `expired` is never stored: it is derived from `expiresAt`. */
-export interface JobRecord {
+/** What `job.json` holds: the metadata less the derived `expired` status, plus internals. */
+export interface JobRecord extends Omit<JobMetadata, "status"> {
   version: 1;
-  jobId: string;
-  userId: string;
-  projectName: string;
   status: "generating" | "complete" | "failed";
-  createdAt: string;
-  expiresAt: string;
-  filesCount: number;
-  totalSizeBytes: number;
-  zipReady: boolean;
-  zipSizeBytes?: number;
-  downloadUrl?: string;
-  s3Url?: string;
-  errorMessage?: string;
   /** Bytes of plan.json, counted in getStats() without a stat per job. */
   planSizeBytes?: number;
 }
