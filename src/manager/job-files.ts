@@ -64,11 +64,17 @@ function notADirectory(jobId: string, relativePath: string, cause?: unknown): Jo
   );
 }
 
+/** A link or a file stands where a directory of the path is needed. */
+class BlockedParent extends Error {}
+
 /**
  * Makes sure the parent directory of `relativePath` exists inside `filesRoot`
  * and is reached without leaving it through a symbolic link, creating missing
  * directories one at a time (so `mkdir -p` can never create anything through
  * a link). Returns the absolute target path.
+ *
+ * `checkedParents` lets the files of one batch that share a directory check
+ * it once.
  *
  * @throws {JobStorageError} `INVALID_PATH` when a link or a file is in the way.
  */
@@ -77,21 +83,34 @@ export async function prepareTarget(
   realFilesRoot: string,
   jobId: string,
   relativePath: string,
+  checkedParents?: Map<string, Promise<void>>,
 ): Promise<string> {
-  const target = path.join(filesRoot, relativePath);
   const parentRelative = path.posix.dirname(relativePath);
-  const parent = path.dirname(target);
+  let check = checkedParents?.get(parentRelative);
+  if (check === undefined) {
+    check = ensureParent(filesRoot, realFilesRoot, parentRelative);
+    checkedParents?.set(parentRelative, check);
+  }
+  try {
+    await check;
+  } catch (error) {
+    if (error instanceof BlockedParent) throw notADirectory(jobId, relativePath, error.cause);
+    throw error;
+  }
+  return path.join(filesRoot, relativePath);
+}
+
+async function ensureParent(filesRoot: string, realFilesRoot: string, parentRelative: string): Promise<void> {
   // Fast path: the parent exists; one realpath tells whether it stays inside.
   try {
-    const real = await fs.realpath(parent);
-    if (!isPathInsideDirectory(real, realFilesRoot)) throw notADirectory(jobId, relativePath);
-    const stat = await fs.stat(real);
-    if (!stat.isDirectory()) throw notADirectory(jobId, relativePath);
-    return target;
+    const real = await fs.realpath(path.join(filesRoot, parentRelative));
+    if (!isPathInsideDirectory(real, realFilesRoot)) throw new BlockedParent("outside");
+    if (!(await fs.stat(real)).isDirectory()) throw new BlockedParent("not a directory");
+    return;
   } catch (error) {
-    if (error instanceof JobStorageError) throw error;
+    if (error instanceof BlockedParent) throw error;
     const code = errnoCode(error);
-    if (code === "ENOTDIR" || code === "ELOOP") throw notADirectory(jobId, relativePath, error);
+    if (code === "ENOTDIR" || code === "ELOOP") throw new BlockedParent(code, { cause: error });
     if (code !== "ENOENT") throw error;
   }
   // Slow path: create each missing segment, checking every one with lstat.
@@ -102,13 +121,11 @@ export async function prepareTarget(
       await fs.mkdir(current);
     } catch (error) {
       const code = errnoCode(error);
-      if (code === "ENOTDIR") throw notADirectory(jobId, relativePath, error);
+      if (code === "ENOTDIR") throw new BlockedParent(code, { cause: error });
       if (code !== "EEXIST") throw error;
     }
-    const stat = await fs.lstat(current);
-    if (!stat.isDirectory()) throw notADirectory(jobId, relativePath);
+    if (!(await fs.lstat(current)).isDirectory()) throw new BlockedParent("not a directory");
   }
-  return target;
 }
 
 /**

@@ -462,6 +462,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       const errors = new Map<number, JobStorageError>();
       const staged: { index: number; write: StagedWrite }[] = [];
       const limit = pLimit(this.#options.writeConcurrency);
+      const checkedParents = new Map<string, Promise<void>>();
       let jobMissing: unknown;
 
       await Promise.all(
@@ -491,7 +492,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
             if (jobMissing !== undefined) return;
             const tmp = tempName(layout.tmp);
             try {
-              const target = await prepareTarget(layout.files, realFiles, jobId, relative);
+              const target = await prepareTarget(layout.files, realFiles, jobId, relative, checkedParents);
               await writeFileDurable(tmp, data, {
                 durable: this.#options.fsync,
                 flag: "wx",
