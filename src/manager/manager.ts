@@ -435,14 +435,11 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     content: FileContent,
     options: WriteFileOptions = {},
   ): Promise<WriteFileResult> {
-    const result = await this.writeFiles(jobId, [{ path: filePath, content, executable: options.executable }]);
-    const entry = result.results[0]!;
-    if (!entry.success) throw this.#lastEntryErrors.get(entry) ?? invalidInput(entry.error?.message ?? "write failed");
-    return { path: entry.path, size: entry.size ?? 0 };
+    const { results, errors } = await this.#writeBatch(jobId, [{ path: filePath, content, executable: options.executable }]);
+    const error = errors.get(0);
+    if (error) throw error; // the error itself, with its fields, not the batch's summary of it
+    return { path: results[0]!.path, size: results[0]!.size ?? 0 };
   }
-
-  // writeFile rethrows the original error object (with its fields), not a copy.
-  readonly #lastEntryErrors = new WeakMap<WriteFilesEntryResult, JobStorageError>();
 
   /**
    * Writes a batch of files. Each entry succeeds or fails on its own (a bad
@@ -452,6 +449,16 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
    * @throws {JobStorageError} `JOB_NOT_FOUND`, `INVALID_INPUT`, `INVALID_STATE`, `JOB_EXPIRED`.
    */
   async writeFiles(jobId: string, files: FileInput[]): Promise<WriteFilesResult> {
+    const { results } = await this.#writeBatch(jobId, files);
+    const success = results.filter((entry) => entry.success).length;
+    return { total: results.length, success, failed: results.length - success, results };
+  }
+
+  /** Writes a batch; the failed entries' errors come back by index beside the results. */
+  async #writeBatch(
+    jobId: string,
+    files: FileInput[],
+  ): Promise<{ results: WriteFilesEntryResult[]; errors: Map<number, JobStorageError> }> {
     validateJobId(jobId);
     const parsed = FileBatchSchema.safeParse(files);
     if (!parsed.success) throw invalidInput(`Invalid files: ${formatIssues(parsed.error)}`, parsed.error);
@@ -533,16 +540,9 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
         });
       }
       for (const [index, error] of errors) {
-        const entry: WriteFilesEntryResult = {
-          path: results[index]!.path,
-          success: false,
-          error: { code: error.code, message: error.message },
-        };
-        results[index] = entry;
-        this.#lastEntryErrors.set(entry, error);
+        results[index] = { path: results[index]!.path, success: false, error: { code: error.code, message: error.message } };
       }
-      const success = results.filter((entry) => entry.success).length;
-      return { total: results.length, success, failed: results.length - success, results };
+      return { results, errors };
     });
   }
 
