@@ -3,7 +3,7 @@
  */
 import { Cron } from "croner";
 import { JobStorageError } from "../errors.js";
-import { checkOnError, checkStart, createSerialRunner, type SerialRunner } from "./interval.js";
+import { checkOnError, triggeredScheduler } from "./triggered.js";
 import type { ExpiryScheduler } from "./scheduler.js";
 
 /** Options of {@link cronScheduler}. Every one is optional. */
@@ -100,33 +100,12 @@ export function cronScheduler(expression: string, options: CronSchedulerOptions 
     probe?.stop();
   }
 
-  let state: "new" | "started" | "stopped" = "new";
-  let job: Cron | undefined;
-  let runner: SerialRunner | undefined;
-  let stopping: Promise<void> | undefined;
-
-  return {
-    start(task) {
-      checkStart(name, task, state);
-      state = "started";
-      const serial = createSerialRunner(task, onError);
-      runner = serial;
-      // croner awaits the callback, so `protect` skips due times while a run
-      // is busy; the serial runner guarantees the same on its own and lets
-      // stop() await the run. The callback never rejects, so croner never
-      // sees an unhandled rejection.
-      job = new Cron(expression, cronOptions, async () => {
-        if (state === "started") await serial.run();
-      });
-    },
-    stop() {
-      stopping ??= (async () => {
-        state = "stopped";
-        job?.stop();
-        job = undefined;
-        await runner?.idle();
-      })();
-      return stopping;
-    },
-  };
+  // croner awaits the callback, so `protect` skips due times while a run is
+  // busy; the shared runner guarantees the same on its own and lets stop()
+  // await the run. The callback never rejects, so croner never sees an
+  // unhandled rejection.
+  return triggeredScheduler(name, onError, (run) => {
+    const job = new Cron(expression, cronOptions, run);
+    return () => job.stop();
+  });
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { JobStorageError } from "../errors.js";
 import type { ExpiryScheduler } from "./scheduler.js";
+import { checkOnError, describeValue, triggeredScheduler } from "./triggered.js";
 
 /** The default period of {@link intervalScheduler}: one hour, in milliseconds. */
 export const DEFAULT_INTERVAL_MS = 3_600_000;
@@ -45,106 +46,6 @@ const EXPECTED: Record<string, string> = {
   intervalMs: `an integer number of milliseconds from 1 to ${MAX_INTERVAL_MS}`,
   runOnStart: "a boolean",
 };
-
-/** Describes a received value for an error message: `0`, `"60s"`, `NaN`, `an object`. */
-function describeValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
-  if (value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return "an array";
-  return `a ${typeof value}`;
-}
-
-/**
- * Checks that `onError` is a function or absent.
- * @throws {JobStorageError} `INVALID_INPUT`, naming the scheduler and the option.
- * @internal
- */
-export function checkOnError(scheduler: string, onError: unknown): void {
-  if (onError !== undefined && typeof onError !== "function") {
-    throw new JobStorageError(
-      "INVALID_INPUT",
-      `${scheduler}: option "onError" must be a function, got ${describeValue(onError)}`,
-    );
-  }
-}
-
-/**
- * Runs a task one call at a time: a call made while a run is in progress is
- * skipped, a rejection goes to `onError`, and `idle()` waits for the run in
- * progress. Shared by the interval and cron schedulers.
- * @internal
- */
-export interface SerialRunner {
-  /**
-   * Starts a run unless one is in progress. Returns the run in progress (the
-   * new one, or the one that made this call a no-op); it never rejects.
-   */
-  run(): Promise<void>;
-  /** Whether a run is in progress. */
-  readonly busy: boolean;
-  /** Resolves once no run is in progress. */
-  idle(): Promise<void>;
-}
-
-/** @internal */
-export function createSerialRunner(
-  task: () => Promise<unknown>,
-  onError: ((error: unknown) => void) | undefined,
-): SerialRunner {
-  let inFlight: Promise<void> | undefined;
-  const report = (error: unknown): void => {
-    if (onError === undefined) return;
-    try {
-      onError(error);
-    } catch {
-      // A failing error reporter must not break the schedule or make stop() reject.
-    }
-  };
-  return {
-    run() {
-      if (inFlight !== undefined) return inFlight;
-      const current = (async () => {
-        try {
-          await task();
-        } catch (error) {
-          report(error);
-        }
-      })();
-      inFlight = current;
-      void current.finally(() => {
-        if (inFlight === current) inFlight = undefined;
-      });
-      return current;
-    },
-    get busy() {
-      return inFlight !== undefined;
-    },
-    async idle() {
-      while (inFlight !== undefined) await inFlight;
-    },
-  };
-}
-
-/**
- * Checks the argument of `start()` and that `start()` is called once.
- * @throws {JobStorageError} `INVALID_INPUT` for a non-function task, `INVALID_STATE` on a second start.
- * @internal
- */
-export function checkStart(scheduler: string, task: unknown, state: "new" | "started" | "stopped"): void {
-  if (typeof task !== "function") {
-    throw new JobStorageError("INVALID_INPUT", `${scheduler}: start() expects a task function, got ${describeValue(task)}`);
-  }
-  if (state === "started") {
-    throw new JobStorageError(
-      "INVALID_STATE",
-      `${scheduler}: start() was already called; a scheduler drives one task, create another scheduler for another task`,
-    );
-  }
-  if (state === "stopped") {
-    throw new JobStorageError("INVALID_STATE", `${scheduler}: start() after stop(); a stopped scheduler cannot be restarted`);
-  }
-}
 
 /**
  * An {@link ExpiryScheduler} that runs the task every `intervalMs`
@@ -197,29 +98,10 @@ export function intervalScheduler(options: IntervalSchedulerOptions = {}): Expir
   const { onError } = options;
   checkOnError(name, onError);
 
-  let state: "new" | "started" | "stopped" = "new";
-  let timer: NodeJS.Timeout | undefined;
-  let runner: SerialRunner | undefined;
-  let stopping: Promise<void> | undefined;
-
-  return {
-    start(task) {
-      checkStart(name, task, state);
-      state = "started";
-      const serial = createSerialRunner(task, onError);
-      runner = serial;
-      timer = setInterval(() => void serial.run(), intervalMs);
-      timer.unref();
-      if (runOnStart) void serial.run();
-    },
-    stop() {
-      stopping ??= (async () => {
-        state = "stopped";
-        if (timer !== undefined) clearInterval(timer);
-        timer = undefined;
-        await runner?.idle();
-      })();
-      return stopping;
-    },
-  };
+  return triggeredScheduler(name, onError, (run) => {
+    const timer = setInterval(() => void run(), intervalMs);
+    timer.unref();
+    if (runOnStart) void run();
+    return () => clearInterval(timer);
+  });
 }

@@ -337,29 +337,11 @@ function addStreamEntry(zip: ZipFile, item: FileItem, options: EntryOptions & { 
     zip.addReadStreamLazy(
       item.name,
       { mtime, mode, forceDosTimestamp, compress, ...(compress ? { compressionLevel } : {}) },
-      (callback) => {
-        openRegularFile(item).then(
-          (handle) => {
-            if (signal.aborted) {
-              // The build failed while yazl was still pumping: leave yazl waiting, it is discarded.
-              void handle.close();
-              reject(signal.reason as unknown);
-              return;
-            }
-            const stream = handle.createReadStream({ highWaterMark: STREAM_CHUNK_BYTES });
-            const onAbort = (): void => void stream.destroy();
-            signal.addEventListener("abort", onAbort, { once: true });
-            stream.once("close", () => signal.removeEventListener("abort", onAbort));
-            stream.once("end", () => resolve(stream.bytesRead));
-            stream.once("error", reject); // yazl does not listen to errors of lazily added streams
-            callback(null, stream);
-          },
-          (error: unknown) => {
-            reject(error);
-            callback(error, undefined as unknown as NodeJS.ReadableStream);
-          },
-        );
-      },
+      (callback) =>
+        openEntryStream(item, signal, { resolve, reject }, (error, stream) => callback(error, stream!), (handle) => {
+          const stream = handle.createReadStream({ highWaterMark: STREAM_CHUNK_BYTES });
+          return { stream, bytesRead: () => stream.bytesRead };
+        }),
     );
   });
 }
@@ -374,32 +356,50 @@ function addParallelDeflatedEntry(zip: FastZipFile, item: FileItem, options: Ent
       mode,
       forceDosTimestamp,
       result: () => deflating?.result(),
-      open: (callback) => {
-        openRegularFile(item).then(
-          (handle) => {
-            if (signal.aborted) {
-              // The build failed while yazl was still pumping: leave yazl waiting, it is discarded.
-              void handle.close();
-              reject(signal.reason as unknown);
-              return;
-            }
-            deflating = parallelDeflate(handle, compressionLevel);
-            const { stream } = deflating;
-            const onAbort = (): void => void stream.destroy();
-            signal.addEventListener("abort", onAbort, { once: true });
-            stream.once("close", () => signal.removeEventListener("abort", onAbort));
-            stream.once("end", () => resolve(deflating!.result()!.uncompressedSize));
-            stream.once("error", reject); // yazl does not listen to errors of lazily added streams
-            callback(null, stream);
-          },
-          (error: unknown) => {
-            reject(error);
-            callback(error);
-          },
-        );
-      },
+      open: (callback) =>
+        openEntryStream(item, signal, { resolve, reject }, callback, (handle) => {
+          const started = parallelDeflate(handle, compressionLevel);
+          deflating = started;
+          return { stream: started.stream, bytesRead: () => started.result()!.uncompressedSize };
+        }),
     });
   });
+}
+
+/**
+ * The lazy `open` of a large entry: opens the file when yazl asks for it,
+ * ties the stream to the build's abort signal, and settles the entry's
+ * promise with the bytes read once the stream ends (or with its error:
+ * yazl does not listen to errors of lazily added streams).
+ */
+function openEntryStream(
+  item: FileItem,
+  signal: AbortSignal,
+  entry: { resolve: (bytes: number) => void; reject: (error: unknown) => void },
+  callback: (error: unknown, stream?: NodeJS.ReadableStream) => void,
+  toStream: (handle: FileHandle) => { stream: NodeJS.ReadableStream & { destroy(): void }; bytesRead: () => number },
+): void {
+  openRegularFile(item).then(
+    (handle) => {
+      if (signal.aborted) {
+        // The build failed while yazl was still pumping: leave yazl waiting, it is discarded.
+        void handle.close();
+        entry.reject(signal.reason as unknown);
+        return;
+      }
+      const { stream, bytesRead } = toStream(handle);
+      const onAbort = (): void => void stream.destroy();
+      signal.addEventListener("abort", onAbort, { once: true });
+      stream.once("close", () => signal.removeEventListener("abort", onAbort));
+      stream.once("end", () => entry.resolve(bytesRead()));
+      stream.once("error", entry.reject);
+      callback(null, stream);
+    },
+    (error: unknown) => {
+      entry.reject(error);
+      callback(error);
+    },
+  );
 }
 
 async function prepareLargeFile(item: FileItem, compressionLevel: number, signal: AbortSignal): Promise<PreparedEntry> {
