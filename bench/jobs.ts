@@ -13,7 +13,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { serializeRecord, type JobRecord } from "../src/manager/record.js";
+import { serializeStatusRecord, type JobRecord } from "../src/manager/record.js";
 
 /** Directories (parents first) and regular files below a root, relative. */
 export interface TreeListing {
@@ -67,7 +67,7 @@ export function cloneJob(
   fs.mkdirSync(dir);
   fs.mkdirSync(path.join(dir, "tmp"));
   cloneTree(listing, templateFiles, path.join(dir, "files"), how);
-  fs.writeFileSync(path.join(dir, "job.json"), serializeRecord(record));
+  fs.writeFileSync(path.join(dir, "job.json"), serializeStatusRecord(record));
 }
 
 /** A deterministic, UUID-shaped job id (what `createJob` generates, without the randomness). */

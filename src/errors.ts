@@ -7,6 +7,7 @@
 export type JobStorageErrorCode =
   | "JOB_NOT_FOUND"
   | "FILE_NOT_FOUND"
+  | "FILE_EXISTS"
   | "JOB_EXISTS"
   | "INVALID_JOB_ID"
   | "INVALID_PATH"
@@ -22,6 +23,7 @@ export type JobStorageErrorCode =
 export const JOB_STORAGE_ERROR_CODES: readonly JobStorageErrorCode[] = Object.freeze([
   "JOB_NOT_FOUND",
   "FILE_NOT_FOUND",
+  "FILE_EXISTS",
   "JOB_EXISTS",
   "INVALID_JOB_ID",
   "INVALID_PATH",
@@ -106,8 +108,8 @@ export function errnoCode(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Whether an fs error means the disk (or quota) is full. */
+/** Whether an fs or SQLite error means the disk (or quota) is full. */
 export function isDiskFullError(error: unknown): boolean {
   const code = errnoCode(error);
-  return code === "ENOSPC" || code === "EDQUOT";
+  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL";
 }

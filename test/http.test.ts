@@ -745,6 +745,7 @@ describe("error mapping", () => {
   const EXPECTED: Record<JobStorageErrorCode, number> = {
     JOB_NOT_FOUND: 404,
     FILE_NOT_FOUND: 404,
+    FILE_EXISTS: 409,
     JOB_EXISTS: 409,
     INVALID_JOB_ID: 400,
     INVALID_PATH: 400,

@@ -55,7 +55,7 @@ describe("jobs", () => {
       await rejectsWith(storage.getJob(jobId), "INVALID_JOB_ID");
       await rejectsWith(storage.deleteJob(jobId), "INVALID_JOB_ID");
       expect(await fs.readdir(parent)).toEqual(before);
-      expect((await fs.readdir(basePath)).sort()).toEqual([".tmp"]);
+      expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp"]);
     },
   );
 
@@ -146,7 +146,7 @@ describe("files", () => {
       await rejectsWith(storage.writeFile(jobId, bad, "x"), "INVALID_PATH");
     }
     expect(await storage.listFiles(jobId)).toEqual([]);
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", jobId]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", jobId]);
   });
 
   it("reports partial success in a batch", async () => {
@@ -386,7 +386,7 @@ describe("delete, stats and cleanup", () => {
     expect(await storage.deleteJob(a.jobId)).toBe(true);
     expect(await storage.deleteJob(b.jobId, { keepZip: true })).toBe(true);
     expect(await storage.deleteJob(a.jobId)).toBe(false);
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", `${b.jobId}.zip`]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", `${b.jobId}.zip`]);
     expect(await fs.readdir(path.join(basePath, ".tmp"))).toEqual([]);
   });
 
@@ -434,7 +434,7 @@ describe("delete, stats and cleanup", () => {
     expect(expired).toEqual([{ jobId: old.jobId, freedBytes: preview.freedBytes }]);
     expect(await storage.getJob(old.jobId)).toBeUndefined();
     expect(await storage.getJob(young.jobId)).toBeDefined();
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", young.jobId]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", young.jobId]);
   });
 
   it("removes leftovers once over an hour old by the injected clock, never fresh ones", async () => {
@@ -459,11 +459,11 @@ describe("delete, stats and cleanup", () => {
     const result = await storage.cleanupExpired();
     expect(result.cleanedJobs).toEqual([]);
     expect(result.freedBytes).toBe(5 + 3);
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", "Documents", jobId, "gone-job.zip", "notes.tmp"].sort());
+    expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", "Documents", jobId, "gone-job.zip", "notes.tmp"].sort());
     expect(await fs.readdir(path.join(basePath, jobId, "tmp"))).toEqual([]);
     clock.advanceHours(48);
     await storage.cleanupExpired();
-    expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", "Documents", "notes.tmp"]);
+    expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", "Documents", "notes.tmp"]);
     expect(await fs.readFile(path.join(basePath, "Documents", "cv.txt"), "utf8")).toBe("mine");
   });
 });

@@ -36,6 +36,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = Obje
   FORBIDDEN: 403,
   JOB_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404,
+  FILE_EXISTS: 409,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   JOB_EXISTS: 409,

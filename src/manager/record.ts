@@ -1,61 +1,77 @@
 /**
- * The metadata file of a job (`job.json`): what is stored, how it is read
- * and written, and how a host sees it.
+ * A job's record: the row the index keeps, how a host sees it, and the small
+ * status file (`job.json`) each job directory keeps so that the index can be
+ * rebuilt from the disk alone.
  */
 import fs from "node:fs/promises";
 import { z } from "zod";
 import { errnoCode } from "../errors.js";
 import type { JobMetadata } from "./types.js";
 
-/** What `job.json` holds: the metadata less the derived `expired` status, plus internals. */
+/** A job as the index holds it: the metadata less the derived `expired` status, plus internals. */
 export interface JobRecord extends Omit<JobMetadata, "status"> {
-  version: 1;
   status: "generating" | "complete" | "failed";
-  /** Bytes of plan.json, counted in getStats() without a stat per job. */
+  /** Bytes of plan.json, counted in getStats(). */
   planSizeBytes?: number;
+  /** Bytes of job.json, counted in getStats(). */
+  recordSizeBytes: number;
 }
 
-const RecordSchema = z.object({
-  version: z.literal(1),
+/** What `job.json` holds: everything but the counts, which the files themselves give. */
+export type StatusRecord = Omit<JobRecord, "filesCount" | "totalSizeBytes" | "planSizeBytes" | "recordSizeBytes">;
+
+const StatusRecordSchema = z.object({
+  version: z.literal(2),
   jobId: z.string(),
   userId: z.string(),
   projectName: z.string(),
   status: z.enum(["generating", "complete", "failed"]),
   createdAt: z.string(),
   expiresAt: z.string(),
-  filesCount: z.number().int().nonnegative(),
-  totalSizeBytes: z.number().int().nonnegative(),
   zipReady: z.boolean(),
   zipSizeBytes: z.number().int().nonnegative().optional(),
   downloadUrl: z.string().optional(),
   s3Url: z.string().optional(),
   errorMessage: z.string().optional(),
-  planSizeBytes: z.number().int().nonnegative().optional(),
 });
 
-/** Parses the text of a `job.json`; `undefined` when it is not a valid record. */
-export function parseRecord(text: string): JobRecord | undefined {
+/** The text of a `job.json` for `record`. */
+export function serializeStatusRecord(record: StatusRecord | JobRecord): string {
+  const status: Record<string, unknown> = {
+    version: 2,
+    jobId: record.jobId,
+    userId: record.userId,
+    projectName: record.projectName,
+    status: record.status,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    zipReady: record.zipReady,
+  };
+  if (record.zipSizeBytes !== undefined) status.zipSizeBytes = record.zipSizeBytes;
+  if (record.downloadUrl !== undefined) status.downloadUrl = record.downloadUrl;
+  if (record.s3Url !== undefined) status.s3Url = record.s3Url;
+  if (record.errorMessage !== undefined) status.errorMessage = record.errorMessage;
+  return `${JSON.stringify(status, null, 2)}\n`;
+}
+
+/** Reads a `job.json`; `undefined` when it is missing or not a valid status record. */
+export async function readStatusRecord(file: string): Promise<StatusRecord | undefined> {
+  let text: string;
   try {
-    const parsed = RecordSchema.safeParse(JSON.parse(text));
-    return parsed.success ? (parsed.data as JobRecord) : undefined;
+    text = await fs.readFile(file, "utf8");
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "EISDIR") return undefined;
+    throw error;
+  }
+  try {
+    const parsed = StatusRecordSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) return undefined;
+    const { version: _version, ...record } = parsed.data;
+    return record;
   } catch {
     return undefined;
   }
-}
-
-/** Reads a `job.json`; `undefined` when it does not exist (or is not a record). */
-export async function readRecord(file: string): Promise<JobRecord | undefined> {
-  try {
-    return parseRecord(await fs.readFile(file, "utf8"));
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw error;
-  }
-}
-
-export function serializeRecord(record: JobRecord): string {
-  return `${JSON.stringify(record, null, 2)}\n`;
 }
 
 /** Whether the job is past its `expiresAt` at `now`. */

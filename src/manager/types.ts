@@ -41,6 +41,11 @@ export interface WriteFileResult {
   path: string;
   /** Bytes written. */
   size: number;
+  /**
+   * `true` when the path already held exactly this content (same SHA-256 and
+   * mode): the file was not rewritten and its `modified` time did not move.
+   */
+  unchanged?: boolean;
 }
 
 /** One entry of a {@link WriteFilesResult}. */
@@ -49,6 +54,8 @@ export interface WriteFilesEntryResult {
   path: string;
   success: boolean;
   size?: number;
+  /** `true` when the path already held exactly this content (see {@link WriteFileResult.unchanged}). */
+  unchanged?: boolean;
   error?: { code: JobStorageErrorCode; message: string };
 }
 
@@ -68,6 +75,14 @@ export interface FileInfo {
   name: string;
   size: number;
   modified: Date;
+  /** SHA-256 of the content, hex. */
+  sha256: string;
+}
+
+/** Options of `listFiles`. */
+export interface ListFilesOptions {
+  /** Only the files below this folder (job-relative, validated like a path), or that file itself. */
+  prefix?: string;
 }
 
 /** Filter of `listJobs`. */

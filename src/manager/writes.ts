@@ -1,0 +1,254 @@
+/**
+ * Writes of generated files: content is staged in the job's `tmp/`, then
+ * one index transaction checks the job's state and quotas, accounts for the
+ * batch and records an intent per file; the files are renamed into place;
+ * a second transaction records the outcome. A process killed between the
+ * two leaves intents that the next writer or `open()` settles by looking at
+ * the disk (see maintenance.ts), so the counts always come back to the disk.
+ */
+import fsSync from "node:fs";
+import fs from "node:fs/promises";
+import pLimit from "p-limit";
+import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
+import { validateJobPath } from "../paths/validate.js";
+import type { FileContent, FileInput } from "../schemas.js";
+import { assertWritable, requireJob, trackWrite, transact, type StorageContext } from "./context.js";
+import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
+import { mapIndexError } from "./index-db.js";
+import { prepareTarget, sha256, tempName } from "./job-files.js";
+import { settleForeignIntents, settlePaths } from "./maintenance.js";
+import type { WriteFilesEntryResult } from "./types.js";
+
+/** A file of a batch whose content is staged in a temporary file. */
+interface StagedWrite {
+  index: number;
+  path: string;
+  size: number;
+  mode: number;
+  sha256: string;
+  tmp: string;
+  target: string;
+  /** Inode of the staged file: after the rename it tells whether the target is still ours. */
+  ino: number;
+  intent?: number;
+}
+
+/** Results of a batch, with the failed entries' errors by index. */
+export interface BatchOutcome {
+  results: WriteFilesEntryResult[];
+  errors: Map<number, JobStorageError>;
+}
+
+function contentToBuffer(content: FileContent): Buffer {
+  if (typeof content === "string") return Buffer.from(content, "utf8");
+  return Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+}
+
+/** Writes a validated batch to a job; each entry succeeds or fails on its own. */
+export function writeBatch(context: StorageContext, jobId: string, files: FileInput[]): Promise<BatchOutcome> {
+  return trackWrite(context, jobId, runBatch(context, jobId, files));
+}
+
+async function runBatch(context: StorageContext, jobId: string, files: FileInput[]): Promise<BatchOutcome> {
+  const { index, options } = context;
+  // Fail fast, before any content is staged; the transaction below checks again.
+  assertWritable(requireJob(context, jobId), context.now());
+  await settleForeignIntents(context, jobId);
+
+  const layout = context.layout(jobId);
+  const realFiles = context.realFiles(jobId);
+  const results: WriteFilesEntryResult[] = [];
+  const errors = new Map<number, JobStorageError>();
+  const paths = new Map<string, number>();
+  const prepared: { index: number; path: string; data: Buffer; sha256: string; mode: number }[] = [];
+
+  files.forEach((file, position) => {
+    results[position] = { path: file.path, success: false };
+    let relative: string;
+    try {
+      relative = validateJobPath(file.path);
+    } catch (error) {
+      errors.set(position, error as JobStorageError);
+      return;
+    }
+    results[position]!.path = relative;
+    const data = contentToBuffer(file.content);
+    if (data.byteLength > options.maxFileSizeBytes) {
+      errors.set(
+        position,
+        new JobStorageError("FILE_TOO_LARGE", `File "${relative}" is ${data.byteLength} bytes, over the limit of ${options.maxFileSizeBytes}`, {
+          jobId,
+          path: relative,
+          limit: options.maxFileSizeBytes,
+        }),
+      );
+      return;
+    }
+    paths.set(relative, (paths.get(relative) ?? 0) + 1);
+    prepared.push({ index: position, path: relative, data, sha256: sha256(data), mode: file.executable ? 0o755 : 0o644 });
+  });
+
+  // Identical content at the same path is left as it is: no rewrite, no new mtime.
+  const toStage = prepared.filter((file) => {
+    if (paths.get(file.path) !== 1) return true;
+    const known = index.getFile(jobId, file.path);
+    if (!known || known.sha256 !== file.sha256 || known.mode !== file.mode) return true;
+    results[file.index] = { path: file.path, success: true, size: file.data.byteLength, unchanged: true };
+    return false;
+  });
+
+  const staged: StagedWrite[] = [];
+  const limit = pLimit(options.writeConcurrency);
+  const checkedParents = new Map<string, Promise<void>>();
+  let jobGone = false;
+  await Promise.all(
+    toStage.map((file) =>
+      limit(async () => {
+        if (jobGone) return;
+        const tmp = tempName(layout.tmp);
+        try {
+          const target = await prepareTarget(layout.files, realFiles, jobId, file.path, checkedParents);
+          await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
+          if (file.mode === 0o755) await fs.chmod(tmp, 0o755); // the umask must not take the x bits
+          const { ino } = fsSync.lstatSync(tmp);
+          staged.push({ index: file.index, path: file.path, size: file.data.byteLength, mode: file.mode, sha256: file.sha256, tmp, target, ino });
+        } catch (error) {
+          await removeFile(tmp).catch(() => {});
+          if (isJobStorageError(error)) errors.set(file.index, error);
+          else if (errnoCode(error) === "ENOENT" && !(await exists(layout.record))) jobGone = true;
+          else {
+            const mapped = mapDiskFull(error, { jobId, path: file.path });
+            if (!isJobStorageError(mapped)) throw error;
+            errors.set(file.index, mapped);
+          }
+        }
+      }),
+    ),
+  );
+  staged.sort((a, b) => a.index - b.index); // batch order decides which of two same-path writes wins
+  const discard = (items: StagedWrite[]): Promise<unknown> => Promise.all(items.map((item) => removeFile(item.tmp).catch(() => {})));
+  if (jobGone) {
+    await discard(staged);
+    throw new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" not found`, { jobId });
+  }
+
+  if (staged.length > 0) {
+    let accepted: StagedWrite[];
+    try {
+      accepted = transact(context, () => account(context, jobId, staged, errors), { jobId });
+    } catch (error) {
+      await discard(staged);
+      if (!isJobStorageError(error, "STORAGE_FULL")) throw error;
+      for (const item of staged) errors.set(item.index, new JobStorageError("STORAGE_FULL", error.message, { jobId, path: item.path, cause: error.cause }));
+      accepted = [];
+    }
+    await discard(staged.filter((item) => !accepted.includes(item)));
+    await land(context, jobId, accepted, errors);
+    for (const item of accepted) {
+      if (!errors.has(item.index)) results[item.index] = { path: item.path, success: true, size: item.size };
+    }
+  }
+  for (const [position, error] of errors) {
+    results[position] = { path: results[position]!.path, success: false, error: { code: error.code, message: error.message } };
+  }
+  return { results, errors };
+}
+
+/**
+ * Inside the transaction: checks the job, then accounts for every staged
+ * write in order (quota first), recording an intent for each accepted one.
+ */
+function account(context: StorageContext, jobId: string, staged: StagedWrite[], errors: Map<number, JobStorageError>): StagedWrite[] {
+  const { index, options, owners } = context;
+  const record = requireJob(context, jobId);
+  assertWritable(record, context.now());
+  let total = record.totalSizeBytes;
+  const accepted: StagedWrite[] = [];
+  const nowMs = context.now().getTime();
+  for (const item of staged) {
+    const previous = index.getFile(jobId, item.path);
+    const next = total - (previous?.size ?? 0) + item.size;
+    if (next > options.maxProjectSizeBytes) {
+      errors.set(
+        item.index,
+        new JobStorageError(
+          "PROJECT_TOO_LARGE",
+          `Writing "${item.path}" would bring the project to ${next} bytes, over the limit of ${options.maxProjectSizeBytes}`,
+          { jobId, path: item.path, limit: options.maxProjectSizeBytes },
+        ),
+      );
+      continue;
+    }
+    total = next;
+    index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: nowMs, sha256: item.sha256 });
+    index.adjustCounts(jobId, previous ? 0 : 1, item.size - (previous?.size ?? 0));
+    item.intent = index.addIntent({ owner: owners.id, jobId, kind: "file", path: item.path, fromPath: undefined, tmp: item.tmp });
+    accepted.push(item);
+  }
+  return accepted;
+}
+
+/** Renames the accepted writes into place, then records the outcome in one transaction. */
+async function land(context: StorageContext, jobId: string, accepted: StagedWrite[], errors: Map<number, JobStorageError>): Promise<void> {
+  if (accepted.length === 0) return;
+  const failed = new Set<StagedWrite>();
+  let unexpected: unknown;
+  // Distinct targets move in parallel; writes to one target keep batch order.
+  const byTarget = new Map<string, StagedWrite[]>();
+  for (const item of accepted) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
+  await Promise.all(
+    [...byTarget.values()].map(async (group) => {
+      for (const item of group) {
+        try {
+          await fs.rename(item.tmp, item.target);
+        } catch (error) {
+          failed.add(item);
+          await removeFile(item.tmp).catch(() => {});
+          const code = errnoCode(error);
+          const mapped =
+            code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY"
+              ? new JobStorageError("INVALID_PATH", `"${item.path}" is a directory`, { jobId, path: item.path, cause: error })
+              : mapDiskFull(error, { jobId, path: item.path });
+          if (isJobStorageError(mapped)) errors.set(item.index, mapped);
+          else unexpected ??= error;
+        }
+      }
+    }),
+  );
+  // A write that did not land: its row goes back to whatever the disk holds.
+  if (failed.size > 0) await settlePaths(context, jobId, [...new Set([...failed].map((item) => item.path))]);
+  const at = context.now().toISOString();
+  const record = (): void => {
+    for (const item of accepted) {
+      if (item.intent !== undefined) context.index.removeIntent(item.intent);
+      if (failed.has(item)) continue;
+      confirm(context, jobId, item);
+      context.index.addChange({ jobId, type: "file:written", path: item.path, size: item.size, sha256: item.sha256, at });
+    }
+  };
+  try {
+    context.index.transaction(record);
+  } catch (error) {
+    // The files are in place; the intents stay and are settled from the disk later.
+    context.logger.error({ err: mapIndexError(error, { jobId }), jobId }, "could not record the outcome of a write");
+  }
+  if (unexpected !== undefined) throw unexpected;
+}
+
+/**
+ * The target holds this write's content only if no later write got there
+ * first: the inode tells. Then the row gets the file's real mtime.
+ */
+function confirm(context: StorageContext, jobId: string, item: StagedWrite): void {
+  let stat: fsSync.Stats;
+  try {
+    stat = fsSync.lstatSync(item.target);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return;
+    throw error;
+  }
+  if (stat.ino !== item.ino) return; // another write replaced it; its own outcome records it
+  const current = context.index.getFile(jobId, item.path);
+  context.index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: stat.mtimeMs, sha256: item.sha256 });
+  context.index.adjustCounts(jobId, current ? 0 : 1, item.size - (current?.size ?? 0));
+}
