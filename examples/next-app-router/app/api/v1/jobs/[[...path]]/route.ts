@@ -1,19 +1,25 @@
 /**
- * Next.js App Router: app/api/v1/jobs/[...path]/route.ts serves the whole
+ * Next.js App Router: app/api/v1/jobs/[[...path]]/route.ts serves the whole
  * REST API. The handler is web-standard, so the route exports it as is.
+ * The catch-all is optional (`[[...path]]`) so that `GET /api/v1/jobs`, the
+ * list of the caller's jobs, reaches the handler too; `[...path]` needs at
+ * least one segment and Next.js would answer that URL 404 itself.
  *
  * The storage lives on this server's local disk: run Next.js as a long-lived
  * Node.js server (`next start`, a container), not on serverless functions
  * whose /tmp does not outlive a request. The manager is opened on the first
  * request and kept on `globalThis`, so dev hot reloads do not open another.
  *
- * In an application, import from "ephemeral-jobs" and "ephemeral-jobs/http".
+ * next.config.ts lists ephemeral-jobs and better-sqlite3 in
+ * `serverExternalPackages`, so Node loads them from node_modules at run time.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { JobStorageManager, loadOptionsFromEnv } from "../../../../../../../src/index.js";
-import { createJobsHandler, type JobsAuth, type JobsHandler } from "../../../../../../../src/http/index.js";
+import { JobStorageManager, loadOptionsFromEnv } from "ephemeral-jobs";
+import { createJobsHandler, type JobsAuth, type JobsHandler } from "ephemeral-jobs/http";
 
+// Local disk and a native addon: the Node.js runtime, not the edge runtime.
 export const runtime = "nodejs";
+// Every answer depends on the storage; never prerender or cache one.
 export const dynamic = "force-dynamic";
 
 const sha256 = (value: string): Buffer => createHash("sha256").update(value).digest();
