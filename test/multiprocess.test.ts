@@ -131,7 +131,7 @@ describe("several processes on one base path", () => {
           for (const [filePath, content] of written) expect(entries.get(filePath)?.equals(content), filePath).toBe(true);
         }
         // One build: no second ZIP, no temporary ZIP left at the base.
-        expect((await fs.readdir(basePath)).sort()).toEqual([".tmp", jobId, `${jobId}.zip`].sort());
+        expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp", jobId, `${jobId}.zip`].sort());
       } finally {
         await storage.close();
       }

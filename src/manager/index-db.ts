@@ -203,6 +203,39 @@ function jobParams(record: JobRecord & { zipBuilder?: string | undefined }): Rec
   };
 }
 
+/** The WAL is truncated back to this size after a checkpoint, when it grew past it. */
+const WAL_LIMIT_BYTES = 1024 * 1024;
+/** Room kept for the index on the disk, in the WAL and in the database's free pages. */
+const RESERVE_BYTES = 256 * 1024;
+
+/**
+ * Keeps room for the index on a disk that fills up: a transaction that writes
+ * and then frees RESERVE_BYTES leaves that many allocated WAL bytes (reused
+ * from the start after each checkpoint, never truncated below the limit) and
+ * as many free pages in the database file. Commits then go into blocks the
+ * file system has already given, so a full disk still takes status changes
+ * and the deletions that free space. Done when the WAL is new (SQLite removes
+ * it when the last connection closes). On a disk already full it is skipped.
+ */
+function reserveRoom(db: BetterSqlite3.Database, file: string): void {
+  let walBytes = 0;
+  try {
+    walBytes = fs.statSync(`${file}-wal`).size;
+  } catch (error) {
+    if (errnoCode(error) !== "ENOENT") throw error;
+  }
+  if (walBytes >= RESERVE_BYTES) return;
+  try {
+    db.transaction(() => {
+      db.exec("CREATE TABLE IF NOT EXISTS reserve (b BLOB)");
+      db.prepare("INSERT INTO reserve VALUES (zeroblob(?))").run(RESERVE_BYTES);
+      db.exec("DELETE FROM reserve");
+    }).immediate();
+  } catch (error) {
+    if (!isDiskFullError(error)) throw error;
+  }
+}
+
 /** SQLite's own codes for a database file that is not (or no longer) one. */
 function isCorruptionError(error: unknown): boolean {
   const code = errnoCode(error);
@@ -295,11 +328,14 @@ export class JobIndex {
     const db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
     try {
       db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${options.fsync ? "FULL" : "NORMAL"}`);
-      // A small WAL: checkpoint every 128 pages (512 KiB) and truncate it back to 256 KiB,
-      // so a base path on a small tmpfs keeps its room for the jobs.
-      db.pragma("wal_autocheckpoint = 128");
-      db.pragma("journal_size_limit = 262144");
+      // Without `fsync`, nothing is synced (as for the files themselves): a killed process
+      // loses nothing, and the index is derived state that a power loss at worst makes
+      // stale. With it, every commit is synced.
+      db.pragma(`synchronous = ${options.fsync ? "FULL" : "OFF"}`);
+      // A small WAL: checkpoint every 64 pages (256 KiB); one that grew past 1 MiB (a reader
+      // held a checkpoint back) is truncated back to that limit.
+      db.pragma("wal_autocheckpoint = 64");
+      db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
       db.pragma("temp_store = MEMORY");
       let created = false;
       db.transaction(() => {
@@ -318,6 +354,7 @@ export class JobIndex {
       // Touch every table once: a torn file fails here, not in the middle of a write.
       db.prepare("SELECT count(*) FROM jobs").get();
       db.prepare("SELECT count(*) FROM files").get();
+      reserveRoom(db, file);
       return { db, created };
     } catch (error) {
       db.close();
@@ -357,14 +394,9 @@ export class JobIndex {
     return total;
   }
 
+  /** Closes the connection (the last one to close also checkpoints and removes the WAL). */
   close(): void {
-    if (!this.#db.open) return;
-    try {
-      this.#db.pragma("wal_checkpoint(TRUNCATE)");
-    } catch {
-      // Another process holds a read snapshot, or the disk is full: the WAL stays, which is fine.
-    }
-    this.#db.close();
+    if (this.#db.open) this.#db.close();
   }
 
   // -------------------------------------------------------------- jobs

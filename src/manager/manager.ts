@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { constants as fsConstants } from "node:fs";
+import fsSync, { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { resolveOptions, type JobStorageOptions, type ResolvedOptions } from "../config.js";
@@ -67,7 +67,7 @@ import type {
   ZipHandle,
   ZipUploader,
 } from "./types.js";
-import { writeBatch } from "./writes.js";
+import { dropRow, writeBatch } from "./writes.js";
 import { ZipBuilds } from "./zip-builds.js";
 
 const HOUR_MS = 3_600_000;
@@ -157,7 +157,12 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     let owners: OwnerRegistry;
     try {
       owners = new OwnerRegistry(path.join(resolved.basePath, INDEX_DIR, OWNERS_DIR));
-      index.transaction(() => index.addOwner(owners.id));
+      if (!owners.locked) logger.warn({ basePath: resolved.basePath }, "disk full: running without a liveness lock");
+      try {
+        index.transaction(() => index.addOwner(owners.id));
+      } catch (error) {
+        if (!isJobStorageError(mapDiskFull(error))) throw error; // the row only speeds up finding dead owners
+      }
     } catch (error) {
       index.close();
       throw mapDiskFull(error);
@@ -431,6 +436,9 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     const at = this.#now().toISOString();
     transact(context, () => {
       index.removeIntent(intent);
+      // A write of this path in another process may have landed between the row going and the
+      // unlink, and been removed by it: a row left without its file goes too.
+      if (!fsSync.existsSync(target)) dropRow(context, jobId, relative);
       index.addChange({ jobId, type: "file:deleted", path: relative, at });
     });
     return true;

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import fs from "node:fs";
 import path from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
-import { errnoCode } from "../errors.js";
+import { errnoCode, isDiskFullError } from "../errors.js";
 
 type DatabaseConstructor = typeof BetterSqlite3;
 
@@ -26,18 +26,38 @@ const ALIVE_TTL_MS = 250;
 export class OwnerRegistry {
   readonly id = randomUUID();
   readonly #dir: string;
-  readonly #lock: BetterSqlite3.Database;
+  readonly #lock: BetterSqlite3.Database | undefined;
   readonly #alive = new Map<string, number>();
   readonly #dead = new Set<string>();
 
+  /**
+   * Takes this process's lock. On a disk so full that not even this small
+   * file can be made, the manager runs without one (`locked` is false): the
+   * others then take it for dead and may settle a change of its in flight,
+   * which fails that change but never the counts. The caller logs it.
+   */
   constructor(dir: string) {
     this.#dir = dir;
-    fs.mkdirSync(dir, { recursive: true });
-    const Database = driver();
-    this.#lock = new Database(this.#file(this.id));
-    // EXCLUSIVE locking mode: after the first write the lock is held until the connection closes.
-    this.#lock.pragma("locking_mode = EXCLUSIVE");
-    this.#lock.exec("CREATE TABLE IF NOT EXISTS owner (pid INTEGER); INSERT INTO owner VALUES (" + process.pid + ")");
+    let lock: BetterSqlite3.Database | undefined;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      lock = new (driver())(this.#file(this.id));
+      // EXCLUSIVE locking mode: after the first write the lock is held until the connection closes.
+      lock.pragma("locking_mode = EXCLUSIVE");
+      lock.pragma("journal_mode = OFF");
+      lock.exec(`CREATE TABLE owner (pid INTEGER); INSERT INTO owner VALUES (${process.pid})`);
+    } catch (error) {
+      lock?.close();
+      fs.rmSync(this.#file(this.id), { force: true });
+      if (!isDiskFullError(error) && errnoCode(error) !== "SQLITE_CANTOPEN") throw error;
+      lock = undefined;
+    }
+    this.#lock = lock;
+  }
+
+  /** Whether this process holds its lock (false only on a disk that was full at open). */
+  get locked(): boolean {
+    return this.#lock !== undefined;
   }
 
   #file(owner: string): string {
@@ -89,9 +109,8 @@ export class OwnerRegistry {
 
   /** Releases this process's lock and removes its file. */
   close(): void {
-    if (!this.#lock.open) return;
+    if (!this.#lock?.open) return;
     this.#lock.close();
     fs.rmSync(this.#file(this.id), { force: true });
-    fs.rmSync(`${this.#file(this.id)}-journal`, { force: true });
   }
 }

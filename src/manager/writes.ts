@@ -244,11 +244,20 @@ function confirm(context: StorageContext, jobId: string, item: StagedWrite): voi
   try {
     stat = fsSync.lstatSync(item.target);
   } catch (error) {
-    if (errnoCode(error) === "ENOENT") return;
+    // Deleted (by a deleteFile in another process) since it landed: the row goes too.
+    if (errnoCode(error) === "ENOENT") return dropRow(context, jobId, item.path);
     throw error;
   }
   if (stat.ino !== item.ino) return; // another write replaced it; its own outcome records it
   const current = context.index.getFile(jobId, item.path);
   context.index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: stat.mtimeMs, sha256: item.sha256 });
   context.index.adjustCounts(jobId, current ? 0 : 1, item.size - (current?.size ?? 0));
+}
+
+/** Removes a file's row and its share of the counts (inside a transaction). */
+export function dropRow(context: StorageContext, jobId: string, filePath: string): void {
+  const row = context.index.getFile(jobId, filePath);
+  if (!row) return;
+  context.index.deleteFile(jobId, filePath);
+  context.index.adjustCounts(jobId, -1, -row.size);
 }

@@ -114,10 +114,16 @@ export class ZipBuilds {
       const url = context.options.downloadUrl?.(jobId);
       let record: IndexedJob;
       try {
+        // job.json first: a ZIP is recorded as ready on disk and in the index, or not at all.
+        const ready: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipBuilder: undefined };
+        if (url !== undefined) ready.downloadUrl = url;
+        const size = await writeStatusFile(context, ready).catch((error: unknown) => {
+          throw mapDiskFull(error, { jobId });
+        });
         record = transact(
           context,
           () => {
-            const next: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipBuilder: undefined };
+            const next: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipBuilder: undefined, recordSizeBytes: size };
             if (url !== undefined) next.downloadUrl = url;
             index.updateJob(next);
             return next;
@@ -125,18 +131,10 @@ export class ZipBuilds {
           { jobId },
         );
       } catch (error) {
-        // The index still says there is no ZIP (a full disk, say): do not leave one
-        // taking the space that is short, unaccounted for. The next completeJob builds it again.
+        // Not recorded as ready (a full disk, say): do not leave a ZIP taking the space
+        // that is short, unaccounted for. The next completeJob builds it again.
         await removeFile(layout.zip);
         throw error;
-      }
-      try {
-        const size = await writeStatusFile(context, record);
-        transact(context, () => index.setRecordSize(jobId, size));
-        record = { ...record, recordSizeBytes: size };
-      } catch (error) {
-        // The index is right; job.json says "not ready", so a rebuild would only build the ZIP again.
-        context.logger.warn({ err: error, jobId }, "could not record the finished ZIP in job.json");
       }
       const metadata = toMetadata(record, context.now());
       context.notify("job:completed", { jobId, job: metadata });
