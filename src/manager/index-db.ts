@@ -37,6 +37,7 @@ CREATE TABLE jobs (
   record_size INTEGER NOT NULL DEFAULT 0,
   zip_ready INTEGER NOT NULL DEFAULT 0,
   zip_size INTEGER,
+  zip_sha256 TEXT,
   zip_builder TEXT,
   download_url TEXT,
   s3_url TEXT,
@@ -79,11 +80,6 @@ CREATE TABLE kept_zips (
   job_id TEXT PRIMARY KEY,
   size INTEGER NOT NULL,
   kept_ms INTEGER NOT NULL
-);
-CREATE TABLE owners (
-  owner TEXT PRIMARY KEY,
-  pid INTEGER NOT NULL,
-  started_at TEXT NOT NULL
 );
 `;
 
@@ -148,6 +144,7 @@ interface JobRow {
   record_size: number;
   zip_ready: number;
   zip_size: number | null;
+  zip_sha256: string | null;
   zip_builder: string | null;
   download_url: string | null;
   s3_url: string | null;
@@ -175,6 +172,7 @@ function toRecord(row: JobRow): IndexedJob {
   };
   if (row.plan_size !== null) record.planSizeBytes = row.plan_size;
   if (row.zip_size !== null) record.zipSizeBytes = row.zip_size;
+  if (row.zip_sha256 !== null) record.zipSha256 = row.zip_sha256;
   if (row.download_url !== null) record.downloadUrl = row.download_url;
   if (row.s3_url !== null) record.s3Url = row.s3_url;
   if (row.error_message !== null) record.errorMessage = row.error_message;
@@ -196,6 +194,7 @@ function jobParams(record: JobRecord & { zipBuilder?: string | undefined }): Rec
     record_size: record.recordSizeBytes,
     zip_ready: record.zipReady ? 1 : 0,
     zip_size: record.zipSizeBytes ?? null,
+    zip_sha256: record.zipSha256 ?? null,
     zip_builder: record.zipBuilder ?? null,
     download_url: record.downloadUrl ?? null,
     s3_url: record.s3Url ?? null,
@@ -292,6 +291,8 @@ export class JobIndex {
   readonly openState: IndexOpenState;
   readonly #db: BetterSqlite3.Database;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  /** Changes this connection added: `data_version` only moves for other connections' commits. */
+  localChanges = 0;
 
   private constructor(file: string, db: BetterSqlite3.Database, openState: IndexOpenState) {
     this.file = file;
@@ -404,9 +405,9 @@ export class JobIndex {
   insertJob(record: JobRecord): void {
     this.#statement(
       `INSERT INTO jobs (job_id, user_id, project_name, status, created_at, expires_at, expires_ms, files_count,
-         total_size, plan_size, record_size, zip_ready, zip_size, zip_builder, download_url, s3_url, error_message)
+         total_size, plan_size, record_size, zip_ready, zip_size, zip_sha256, zip_builder, download_url, s3_url, error_message)
        VALUES (@job_id, @user_id, @project_name, @status, @created_at, @expires_at, @expires_ms, @files_count,
-         @total_size, @plan_size, @record_size, @zip_ready, @zip_size, @zip_builder, @download_url, @s3_url, @error_message)`,
+         @total_size, @plan_size, @record_size, @zip_ready, @zip_size, @zip_sha256, @zip_builder, @download_url, @s3_url, @error_message)`,
     ).run(jobParams(record));
   }
 
@@ -416,7 +417,7 @@ export class JobIndex {
       `UPDATE jobs SET user_id = @user_id, project_name = @project_name, status = @status, created_at = @created_at,
          expires_at = @expires_at, expires_ms = @expires_ms, files_count = @files_count, total_size = @total_size,
          plan_size = @plan_size, record_size = @record_size, zip_ready = @zip_ready, zip_size = @zip_size,
-         zip_builder = @zip_builder, download_url = @download_url, s3_url = @s3_url, error_message = @error_message
+         zip_sha256 = @zip_sha256, zip_builder = @zip_builder, download_url = @download_url, s3_url = @s3_url, error_message = @error_message
        WHERE job_id = @job_id`,
     ).run(jobParams(record));
   }
@@ -584,16 +585,9 @@ export class JobIndex {
 
   // ------------------------------------------------------------ owners
 
-  addOwner(owner: string): void {
-    this.#statement("INSERT OR REPLACE INTO owners (owner, pid, started_at) VALUES (?, ?, ?)").run(owner, process.pid, new Date().toISOString());
-  }
-
-  removeOwner(owner: string): void {
-    this.#statement("DELETE FROM owners WHERE owner = ?").run(owner);
-  }
-
-  owners(): string[] {
-    return this.#statement("SELECT owner FROM owners").pluck().all() as string[];
+  /** Every owner something in the index still names: intents in flight and ZIP builds. */
+  referencedOwners(): string[] {
+    return this.#statement("SELECT owner FROM intents UNION SELECT zip_builder FROM jobs WHERE zip_builder IS NOT NULL").pluck().all() as string[];
   }
 
   /** Frees a dead owner's ZIP builds, so that the next `completeJob` or `openZip` builds again. */
@@ -604,6 +598,7 @@ export class JobIndex {
   // ----------------------------------------------------------- changes
 
   addChange(change: Omit<ChangeRow, "seq">): number {
+    this.localChanges += 1;
     const result = this.#statement(
       "INSERT INTO changes (job_id, type, path, from_path, size, sha256, status, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ).run(

@@ -91,10 +91,15 @@ export type RecordChange = (current: IndexedJob) => IndexedJob | undefined;
 /**
  * Applies `change` to the job's record in one transaction, rewrites
  * `job.json`, and adds a `job:status` change to the feed when the status
- * moved. A `job.json` that cannot be written (a full disk) puts the record
+ * moved (unless `quiet`: a ZIP build reports "complete" once the ZIP is ready). A `job.json` that cannot be written (a full disk) puts the record
  * back and throws `STORAGE_FULL`.
  */
-export function changeRecord(context: StorageContext, jobId: string, change: RecordChange): Promise<IndexedJob> {
+export function changeRecord(
+  context: StorageContext,
+  jobId: string,
+  change: RecordChange,
+  options: { quiet?: boolean } = {},
+): Promise<IndexedJob> {
   return inOrder(context, jobId, async () => {
     const { index, owners } = context;
     let previous: IndexedJob | undefined;
@@ -131,7 +136,7 @@ export function changeRecord(context: StorageContext, jobId: string, change: Rec
       const current = index.getJob(jobId) ?? next;
       const stored: IndexedJob = { ...current, recordSizeBytes: size };
       index.updateJob(stored);
-      if (previous?.status !== next.status) index.addChange({ jobId, type: "job:status", status: next.status, at });
+      if (previous?.status !== next.status && options.quiet !== true) index.addChange({ jobId, type: "job:status", status: next.status, at });
       return stored;
     });
   });

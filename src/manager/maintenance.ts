@@ -27,6 +27,8 @@ import type { CleanupResult } from "./types.js";
 const HOUR_MS = 3_600_000;
 /** Temporary files and directories without metadata are leftovers once this old. */
 const LEFTOVER_AGE_MS = HOUR_MS;
+/** An owner lock's name: the owner's random UUID. */
+const OWNER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A ZIP being written by zipDirectory: `<jobId>.zip.<random>.tmp`. */
 const ZIP_TEMP_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.zip\.[0-9a-f]+\.tmp$/;
 
@@ -114,18 +116,12 @@ export async function settlePaths(context: StorageContext, jobId: string, paths:
  */
 export async function reconcile(context: StorageContext): Promise<number> {
   const { index, owners } = context;
-  const dead = index.owners().filter((owner) => !owners.isAlive(owner));
+  const dead = index.referencedOwners().filter((owner) => !owners.isAlive(owner));
   await settleForeignIntents(context);
-  for (const owner of dead) {
-    transact(context, () => {
-      index.releaseZipBuilds(owner);
-      index.removeOwner(owner);
-    });
-    owners.forget(owner);
-  }
+  if (dead.length > 0) transact(context, () => dead.forEach((owner) => index.releaseZipBuilds(owner)));
+  // Lock files of processes that died without closing.
   for (const name of await readdirNames(path.join(context.basePath, INDEX_DIR, OWNERS_DIR))) {
-    if (name.includes("-journal")) continue;
-    if (!owners.isAlive(name)) owners.forget(name); // a lock file without a row: a process killed while opening
+    if (OWNER_ID.test(name) && !owners.isAlive(name)) owners.forget(name);
   }
 
   // Rows first, then directories: a job being created gets its row before its directory.

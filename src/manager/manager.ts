@@ -9,7 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import fsSync, { constants as fsConstants } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { resolveOptions, type JobStorageOptions, type ResolvedOptions } from "../config.js";
@@ -47,7 +47,7 @@ import { JobIndex } from "./index-db.js";
 import { resolveExisting, tempName } from "./job-files.js";
 import { BASE_TMP_DIR, INDEX_DIR, OWNERS_DIR, indexFile } from "./layout.js";
 import { changeRecord, createJobRecord } from "./lifecycle.js";
-import { cleanupExpired, reconcile, removeJob, settleForeignIntents, settlePaths } from "./maintenance.js";
+import { cleanupExpired, reconcile, removeJob } from "./maintenance.js";
 import { OwnerRegistry } from "./owners.js";
 import { toMetadata } from "./record.js";
 import type {
@@ -56,18 +56,28 @@ import type {
   CompleteJobOptions,
   DeleteJobOptions,
   FileInfo,
+  FileStat,
+  JobChange,
   JobMetadata,
+  JobProgress,
   JobStorageEvents,
   ListFilesOptions,
   ListJobsFilter,
+  MoveFileOptions,
+  MoveFileResult,
   StorageStats,
+  VerifyResult,
+  WatchOptions,
   WriteFileOptions,
   WriteFileResult,
   WriteFilesResult,
   ZipHandle,
   ZipUploader,
 } from "./types.js";
-import { dropRow, writeBatch } from "./writes.js";
+import { writeBatch } from "./writes.js";
+import { deleteFile, moveFile } from "./file-ops.js";
+import { progressOf, statFile, verifyJob } from "./inspect.js";
+import { ChangeFeed } from "./watch.js";
 import { ZipBuilds } from "./zip-builds.js";
 
 const HOUR_MS = 3_600_000;
@@ -115,6 +125,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   readonly #scheduler: ExpiryScheduler;
   readonly #context: StorageContext;
   readonly #zips: ZipBuilds;
+  readonly #feed: ChangeFeed;
   readonly #inFlight = new Set<Promise<unknown>>();
   #cleanup: Promise<CleanupResult> | undefined;
   #closing: Promise<void> | undefined;
@@ -137,6 +148,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       notify: (event, ...args) => this.#notify(event, ...args),
     });
     this.#zips = new ZipBuilds(this.#context);
+    this.#feed = new ChangeFeed(this.#context);
   }
 
   /**
@@ -158,11 +170,6 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     try {
       owners = new OwnerRegistry(path.join(resolved.basePath, INDEX_DIR, OWNERS_DIR));
       if (!owners.locked) logger.warn({ basePath: resolved.basePath }, "disk full: running without a liveness lock");
-      try {
-        index.transaction(() => index.addOwner(owners.id));
-      } catch (error) {
-        if (!isJobStorageError(mapDiskFull(error))) throw error; // the row only speeds up finding dead owners
-      }
     } catch (error) {
       index.close();
       throw mapDiskFull(error);
@@ -401,47 +408,75 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   async deleteFile(jobId: string, filePath: string): Promise<boolean> {
     validateJobId(jobId);
     const relative = validateJobPath(filePath);
-    return this.#track(() => trackWrite(this.#context, jobId, this.#deleteFile(jobId, relative)));
+    return this.#track(() => deleteFile(this.#context, jobId, relative));
   }
 
-  async #deleteFile(jobId: string, relative: string): Promise<boolean> {
-    const context = this.#context;
-    const { index } = context;
-    assertWritable(requireJob(context, jobId), this.#now());
-    await settleForeignIntents(context, jobId);
-    const layout = context.layout(jobId);
-    const target = await resolveExisting(layout.files, context.realFiles(jobId), relative);
-    if (target === undefined) return false;
-    const intent = transact(
-      context,
-      () => {
-        assertWritable(requireJob(context, jobId), this.#now());
-        const row = index.getFile(jobId, relative);
-        if (!row) return undefined;
-        index.deleteFile(jobId, relative);
-        index.adjustCounts(jobId, -1, -row.size);
-        return index.addIntent({ owner: context.owners.id, jobId, kind: "delete", path: relative, fromPath: undefined, tmp: undefined });
-      },
-      { jobId, path: relative },
-    );
-    if (intent === undefined) return false;
-    try {
-      await fs.unlink(target);
-    } catch (error) {
-      if (errnoCode(error) !== "ENOENT") {
-        await settlePaths(context, jobId, [relative], intent);
-        throw mapDiskFull(error, { jobId, path: relative });
-      }
-    }
-    const at = this.#now().toISOString();
-    transact(context, () => {
-      index.removeIntent(intent);
-      // A write of this path in another process may have landed between the row going and the
-      // unlink, and been removed by it: a row left without its file goes too.
-      if (!fsSync.existsSync(target)) dropRow(context, jobId, relative);
-      index.addChange({ jobId, type: "file:deleted", path: relative, at });
-    });
-    return true;
+  /**
+   * Renames a generated file inside its job, atomically (agents refactor).
+   * Both paths are validated; the counts stay exact.
+   *
+   * @throws {JobStorageError} `FILE_NOT_FOUND` (no file at `from`), `FILE_EXISTS` (a file at `to`
+   * and no `overwrite`), `INVALID_INPUT` (`from` and `to` are the same path), `INVALID_PATH`,
+   * `JOB_NOT_FOUND`, `INVALID_STATE`, `JOB_EXPIRED`, `STORAGE_FULL`.
+   */
+  async moveFile(jobId: string, from: string, to: string, options: MoveFileOptions = {}): Promise<MoveFileResult> {
+    validateJobId(jobId);
+    const source = validateJobPath(from);
+    const target = validateJobPath(to);
+    return this.#track(() => moveFile(this.#context, jobId, source, target, options.overwrite === true));
+  }
+
+  /**
+   * One file's size, modification time, SHA-256 and mode, from the index;
+   * `undefined` when there is no such file.
+   *
+   * @throws {JobStorageError} `JOB_NOT_FOUND`, `INVALID_PATH`.
+   */
+  async statFile(jobId: string, filePath: string): Promise<FileStat | undefined> {
+    validateJobId(jobId);
+    return statFile(this.#context, jobId, validateJobPath(filePath));
+  }
+
+  /**
+   * Re-hashes every file of the job and compares with the index.
+   *
+   * @throws {JobStorageError} `JOB_NOT_FOUND`.
+   */
+  async verifyJob(jobId: string): Promise<VerifyResult> {
+    validateJobId(jobId);
+    return this.#track(() => verifyJob(this.#context, jobId));
+  }
+
+  /**
+   * Progress against the plan: "12 of 15 files, Components: 2 missing".
+   *
+   * @throws {JobStorageError} `JOB_NOT_FOUND`.
+   */
+  async getProgress(jobId: string): Promise<JobProgress> {
+    const plan = await this.readPlan(jobId);
+    return progressOf(this.#context, jobId, plan);
+  }
+
+  /**
+   * The job's changes as they are committed, by this process or any other on
+   * the base path (seen within about 20 ms): first those after `since` (by
+   * default the job's whole history), then each new one. Ends after the job's
+   * terminal status (`complete` once its ZIP is ready, or `failed`), when the
+   * job is deleted or expires, when `signal` aborts, or when the manager closes.
+   *
+   * @throws {JobStorageError} `JOB_NOT_FOUND`, `INVALID_INPUT` (a bad `since`).
+   * @example
+   * ```ts
+   * for await (const change of storage.watch(jobId, { signal })) console.log(change.seq, change.type, change.path);
+   * ```
+   */
+  watch(jobId: string, options: WatchOptions = {}): AsyncIterable<JobChange> {
+    validateJobId(jobId);
+    const since = options.since ?? 0;
+    if (!Number.isSafeInteger(since) || since < 0) throw invalidInput(`since must be a non-negative integer, got ${String(options.since)}`);
+    if (this.#closing) throw new JobStorageError("INVALID_STATE", "The storage manager is closed");
+    requireJob(this.#context, jobId);
+    return this.#feed.watch(jobId, since, options.signal);
   }
 
   /**
@@ -584,19 +619,16 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
     };
   }
 
-  /** Bytes of the index and the owner locks. */
+  /** Bytes of the index (database, WAL, shared memory); not the per-process owner locks. */
   async #internalBytes(): Promise<number> {
     let total = 0;
-    const dirs = [path.join(this.basePath, INDEX_DIR), path.join(this.basePath, INDEX_DIR, OWNERS_DIR)];
-    for (const dir of dirs) {
-      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) {
-        if (!entry.isFile()) continue;
-        total += await fs.lstat(path.join(dir, entry.name)).then(
-          (stat) => stat.size,
-          () => 0,
-        );
-      }
+    const dir = path.join(this.basePath, INDEX_DIR);
+    for (const entry of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (!entry.isFile()) continue;
+      total += await fs.lstat(path.join(dir, entry.name)).then(
+        (stat) => stat.size,
+        () => 0,
+      );
     }
     return total;
   }
@@ -626,6 +658,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   /** Stops the scheduler, waits for every operation in flight, and closes the index. Idempotent. */
   async close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#feed.close();
       await this.#scheduler.stop();
       while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
       this.#shutdownIndex();
@@ -656,10 +689,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   #shutdownIndex(): void {
     const { index, owners } = this.#context;
     try {
-      index.transaction(() => {
-        index.releaseZipBuilds(owners.id);
-        index.removeOwner(owners.id);
-      });
+      index.transaction(() => index.releaseZipBuilds(owners.id));
     } catch (error) {
       // A full disk: the next open() sees this owner is gone and cleans up after it.
       if (!isJobStorageError(mapDiskFull(error))) this.#logger.warn({ err: error }, "could not unregister from the index");

@@ -44,7 +44,7 @@ export class OwnerRegistry {
       lock = new (driver())(this.#file(this.id));
       // EXCLUSIVE locking mode: after the first write the lock is held until the connection closes.
       lock.pragma("locking_mode = EXCLUSIVE");
-      lock.pragma("journal_mode = OFF");
+      lock.pragma("journal_mode = MEMORY"); // no -journal file beside it (OFF is refused in defensive mode)
       lock.exec(`CREATE TABLE owner (pid INTEGER); INSERT INTO owner VALUES (${process.pid})`);
     } catch (error) {
       lock?.close();

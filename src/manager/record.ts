@@ -30,6 +30,7 @@ const StatusRecordSchema = z.object({
   expiresAt: z.string(),
   zipReady: z.boolean(),
   zipSizeBytes: z.number().int().nonnegative().optional(),
+  zipSha256: z.string().optional(),
   downloadUrl: z.string().optional(),
   s3Url: z.string().optional(),
   errorMessage: z.string().optional(),
@@ -48,6 +49,7 @@ export function serializeStatusRecord(record: StatusRecord | JobRecord): string 
     zipReady: record.zipReady,
   };
   if (record.zipSizeBytes !== undefined) status.zipSizeBytes = record.zipSizeBytes;
+  if (record.zipSha256 !== undefined) status.zipSha256 = record.zipSha256;
   if (record.downloadUrl !== undefined) status.downloadUrl = record.downloadUrl;
   if (record.s3Url !== undefined) status.s3Url = record.s3Url;
   if (record.errorMessage !== undefined) status.errorMessage = record.errorMessage;
@@ -93,6 +95,7 @@ export function toMetadata(record: JobRecord, now: Date): JobMetadata {
     zipReady: record.zipReady,
   };
   if (record.zipSizeBytes !== undefined) metadata.zipSizeBytes = record.zipSizeBytes;
+  if (record.zipSha256 !== undefined) metadata.zipSha256 = record.zipSha256;
   if (record.downloadUrl !== undefined) metadata.downloadUrl = record.downloadUrl;
   if (record.s3Url !== undefined) metadata.s3Url = record.s3Url;
   if (record.errorMessage !== undefined) metadata.errorMessage = record.errorMessage;

@@ -21,6 +21,8 @@ export interface JobMetadata {
   totalSizeBytes: number;
   zipReady: boolean;
   zipSizeBytes?: number;
+  /** SHA-256 of the finished ZIP (hex): a download's strong `ETag`. */
+  zipSha256?: string;
   /** Filled from the `downloadUrl` option once the ZIP is ready. */
   downloadUrl?: string;
   /** The URL `uploadZip` stored. */
@@ -83,6 +85,96 @@ export interface FileInfo {
 export interface ListFilesOptions {
   /** Only the files below this folder (job-relative, validated like a path), or that file itself. */
   prefix?: string;
+}
+
+/** One file as `statFile` reports it. */
+export interface FileStat {
+  /** Job-relative path with `/` separators. */
+  path: string;
+  size: number;
+  modified: Date;
+  /** SHA-256 of the content, hex. */
+  sha256: string;
+  /** Stored with mode 0755. */
+  executable: boolean;
+}
+
+/** Options of `moveFile`. */
+export interface MoveFileOptions {
+  /** Replace a file already at the destination (else `FILE_EXISTS`). @default false */
+  overwrite?: boolean;
+}
+
+/** Result of `moveFile`. */
+export interface MoveFileResult {
+  /** The normalised source path. */
+  from: string;
+  /** The normalised destination path. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** Whether a file at the destination was replaced. */
+  overwritten: boolean;
+}
+
+/** Result of `verifyJob`: the disk re-hashed against the index. Paths are sorted. */
+export interface VerifyResult {
+  /** No mismatch, nothing missing, nothing unexpected. */
+  ok: boolean;
+  /** How many indexed files were checked. */
+  checked: number;
+  /** Indexed files whose content on disk has another SHA-256 or size. */
+  mismatched: string[];
+  /** Indexed files no longer on disk. */
+  missing: string[];
+  /** Regular files on disk that the index does not know (written behind the library's back). */
+  unexpected: string[];
+}
+
+/** Progress against the plan, from `getProgress`. */
+export interface JobProgress {
+  /** Distinct files the plan names. */
+  plannedFiles: number;
+  /** How many of those are written. */
+  writtenFiles: number;
+  /** `writtenFiles / plannedFiles`, 0 to 100, rounded down (0 without a plan). */
+  percent: number;
+  /** Planned files not written yet, in plan order. */
+  missing: string[];
+  /** Written files the plan does not name, sorted. */
+  unplanned: string[];
+  /** Per task: `"Components: 2 missing"`. */
+  tasks: { name: string; planned: number; written: number; missing: string[] }[];
+}
+
+/** The kinds of change `watch` reports. */
+export type JobChangeType = "file:written" | "file:deleted" | "file:moved" | "plan:written" | "job:status";
+
+/** One change of a job, from `watch`. */
+export interface JobChange {
+  /** Increases with every change of the base path: resume with `watch(jobId, { since: seq })`. */
+  seq: number;
+  type: JobChangeType;
+  /** The file (`file:*`). For `file:moved`, the destination. */
+  path?: string;
+  /** The source of a `file:moved`. */
+  from?: string;
+  /** Bytes of the file or plan written. */
+  size?: number;
+  /** SHA-256 of the file written or moved. */
+  sha256?: string;
+  /** The new status (`job:status`). */
+  status?: JobStatus;
+  /** When the change was recorded (ISO 8601). */
+  at: string;
+}
+
+/** Options of `watch`. */
+export interface WatchOptions {
+  /** Only changes after this `seq` (a reconnecting client's last one). @default 0: the job's whole history */
+  since?: number;
+  /** Ends the iteration. */
+  signal?: AbortSignal;
 }
 
 /** Filter of `listJobs`. */

@@ -10,6 +10,7 @@ import { JobStorageError, errnoCode } from "../errors.js";
 import { assertNotExpired, requireJob, transact, type StorageContext } from "./context.js";
 import { mapDiskFull, removeFile } from "./fs-utils.js";
 import type { IndexedJob } from "./index-db.js";
+import { readFileOnDisk } from "./job-files.js";
 import { changeRecord } from "./lifecycle.js";
 import { ZIP_SUFFIX } from "./layout.js";
 import { settleForeignIntents } from "./maintenance.js";
@@ -88,7 +89,7 @@ export class ZipBuilds {
           return undefined;
         }
         return { ...record, status: "complete", zipReady: false, zipBuilder: owners.id };
-      });
+      }, { quiet: true });
       if (state === "done") {
         if (await fileExists(layout.zip)) return toMetadata(claimed, context.now());
         // The ZIP was removed by hand: build it again.
@@ -111,11 +112,13 @@ export class ZipBuilds {
       } catch (error) {
         throw mapDiskFull(error, { jobId });
       }
+      // The ZIP's hash is its download's strong ETag: read back while the pages are still cached.
+      const zipSha256 = (await readFileOnDisk(layout.zip))?.sha256;
       const url = context.options.downloadUrl?.(jobId);
       let record: IndexedJob;
       try {
         // job.json first: a ZIP is recorded as ready on disk and in the index, or not at all.
-        const ready: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipBuilder: undefined };
+        const ready: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipSha256, zipBuilder: undefined };
         if (url !== undefined) ready.downloadUrl = url;
         const size = await writeStatusFile(context, ready).catch((error: unknown) => {
           throw mapDiskFull(error, { jobId });
@@ -123,9 +126,11 @@ export class ZipBuilds {
         record = transact(
           context,
           () => {
-            const next: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipBuilder: undefined, recordSizeBytes: size };
+            const next: IndexedJob = { ...requireJob(context, jobId), zipReady: true, zipSizeBytes: result.sizeBytes, zipSha256, zipBuilder: undefined, recordSizeBytes: size };
             if (url !== undefined) next.downloadUrl = url;
             index.updateJob(next);
+            // The feed hears "complete" once the ZIP is ready, so a page can offer the download.
+            index.addChange({ jobId, type: "job:status", status: "complete", at: context.now().toISOString() });
             return next;
           },
           { jobId },
