@@ -12,6 +12,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { CleanupResult, JobMetadata, JobStorageManager, StorageStats } from "../src/index.js";
 import type { ZipCommandResult } from "../src/cli/commands.js";
 import type { DemoResult } from "../src/cli/demo.js";
+import { COMMANDS } from "../src/cli/usage.js";
 import { openStorage, tempDir } from "./helpers/temp.js";
 
 const execFileAsync = promisify(execFile);
@@ -289,9 +290,30 @@ describe("ephemeral-jobs bin", () => {
     expect(demo.zip.checked).toHaveLength(4);
   });
 
+  // Without a command to point at, the usage names every command (as git and npm do).
+  const noCommand: [string, string[], string][] = [
+    ["an unknown command", ["frobnicate"], 'ephemeral-jobs: unknown command "frobnicate"'],
+    ["a command in the wrong case", ["LS"], 'ephemeral-jobs: unknown command "LS"'],
+    ["an inherited property name", ["toString"], 'ephemeral-jobs: unknown command "toString"'],
+    ["no command", [], "ephemeral-jobs: missing command"],
+  ];
+  it.each(noCommand)("exits 2 and prints the usage with every command on stderr for %s", async (_name, args, first) => {
+    const result = await cli(["--base-path", fx.basePath, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    const lines = result.stderr.split("\n");
+    expect(lines[0]).toBe(first);
+    expect(lines).toContain("Usage: ephemeral-jobs <command> [options]");
+    const commandLines = lines.filter((line) => /^ {2}\S/.test(line)).map((line) => line.trim().split(/\s+/)[0]);
+    expect(commandLines).toEqual(Object.keys(COMMANDS));
+    expect(commandLines).toEqual(expect.arrayContaining(["stats", "ls", "cleanup", "zip", "demo"]));
+    // The table the usage comes from: a command added there shows up here.
+    for (const spec of Object.values(COMMANDS)) expect(result.stderr).toContain(spec.synopsis);
+    expect(lines.at(-2)).toBe("See ephemeral-jobs --help for the options.");
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
   const usage: [string, string[], RegExp][] = [
-    ["no command", [], /missing command/],
-    ["an unknown command", ["frobnicate"], /unknown command "frobnicate"/],
     ["an unknown option", ["ls", "--bogus"], /unknown option --bogus/],
     ["an option of another command", ["stats", "--dry-run"], /stats does not take --dry-run/],
     ["a bad status", ["ls", "--status", "done"], /--status must be one of generating, complete, failed, expired/],
