@@ -4,67 +4,22 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CleanupResult, JobMetadata, JobStorageManager, StorageStats } from "../src/index.js";
 import type { ZipCommandResult } from "../src/cli/commands.js";
 import type { DemoResult } from "../src/cli/demo.js";
 import { COMMANDS } from "../src/cli/usage.js";
+import { ROOT, cli, expectOneLineError } from "./helpers/cli.js";
 import { openStorage, tempDir } from "./helpers/temp.js";
 
 const execFileAsync = promisify(execFile);
-const require = createRequire(import.meta.url);
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = path.join(ROOT, "src/cli/index.ts");
-// An absolute loader URL, so the bin also runs from another working directory.
-const TSX = pathToFileURL(path.join(path.dirname(require.resolve("tsx/package.json")), "dist/loader.mjs")).href;
 const VERSION = (JSON.parse(await fs.readFile(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the bin; never rejects. */
-async function cli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
-  if (!options.env?.JOBS_BASE_PATH) delete env.JOBS_BASE_PATH;
-  for (const name of ["JOB_EXPIRY_HOURS", "MAX_FILE_SIZE_MB", "MAX_PROJECT_SIZE_MB"]) {
-    if (!options.env?.[name]) delete env[name];
-  }
-  delete env.NODE_OPTIONS;
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ["--import", TSX, BIN, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failure.code !== "number") throw error;
-    return { code: failure.code, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
-  }
-}
 
 async function unzip(args: string[]): Promise<string> {
   const { stdout } = await execFileAsync("unzip", args);
   return stdout;
-}
-
-/** The one-line error contract. */
-function expectOneLineError(result: CliResult, code: number, pattern: RegExp): void {
-  expect(result.code).toBe(code);
-  expect(result.stdout).toBe("");
-  const lines = result.stderr.split("\n").filter((line) => line !== "");
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^ephemeral-jobs: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/^\s+at /m);
 }
 
 interface Fixture {

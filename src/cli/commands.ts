@@ -9,7 +9,7 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { defaultBasePath, loadOptionsFromEnv, type JobStorageOptions } from "../config.js";
-import { JobStorageError, errnoCode } from "../errors.js";
+import { JobStorageError, errnoCode, isDiskFullError } from "../errors.js";
 import { manualScheduler } from "../expiry/manual.js";
 import { BASE_TMP_DIR } from "../manager/layout.js";
 import { JobStorageManager } from "../manager/manager.js";
@@ -175,10 +175,17 @@ async function copyWithProgress(
     },
   });
   try {
+    // The temporary file is in the destination directory, so the rename never
+    // crosses file systems (no EXDEV when --out is on another mount than the base path).
     await pipeline(source, counter, createWriteStream(partial, { flags: "wx" }));
     await fs.rename(partial, out);
   } catch (error) {
     await fs.rm(partial, { force: true });
+    if (isDiskFullError(error)) {
+      throw new JobStorageError("STORAGE_FULL", `No space left on the file system of ${path.dirname(out)} to write ${out}`, {
+        cause: error,
+      });
+    }
     throw error;
   }
 }
