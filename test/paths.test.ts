@@ -188,6 +188,17 @@ describe("validateJobPath: hostile paths", () => {
     ["invoice\u202efdp.exe", /bidirectional override or isolate/],
     ["\u2067x.ts", /bidirectional override or isolate/],
   ];
+  it("shows bidi and C1 characters escaped, so the message cannot be disguised", () => {
+    const rlo = (rejection("invoice\u202efdp.exe") as Error).message;
+    expect(rlo).toContain('"invoice\\u202efdp.exe"');
+    expect(rlo).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    const c1 = (rejection("a\u0085b") as Error).message;
+    expect(c1).toContain('"a\\u0085b"');
+    expect((rejection("a\u0000b") as Error).message).toContain('"a\\u0000b"'); // JSON.stringify's own escape
+    // The error's path field keeps the input as it was.
+    expect((rejection("invoice\u202efdp.exe") as { path?: string }).path).toBe("invoice\u202efdp.exe");
+  });
+
   it.each(messages)("says which rule %j breaks", (input, pattern) => {
     const error = rejection(input);
     expect(isJobStorageError(error, "INVALID_PATH")).toBe(true);

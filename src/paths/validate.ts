@@ -52,8 +52,15 @@ function isReservedStem(name: string): boolean {
   return RESERVED_NAMES.has(stem) || RESERVED_NAMES.has(stem.trimEnd());
 }
 
+// Shown escaped in messages: JSON.stringify escapes C0 controls, not these,
+// and a bidi override would disguise the message itself in a log or terminal.
+const UNSHOWABLE = /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
 function invalid(path: string, reason: string): JobStorageError {
-  const shown = JSON.stringify(path.length > 80 ? `${path.slice(0, 80)}...` : path);
+  const shown = JSON.stringify(path.length > 80 ? `${path.slice(0, 80)}...` : path).replace(
+    UNSHOWABLE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
   return new JobStorageError("INVALID_PATH", `Invalid file path ${shown}: ${reason}`, { path });
 }
 
