@@ -155,7 +155,8 @@ describe("ephemeral-jobs bin", () => {
       expect(line[filesEnd - 1]).toMatch(/\d/); // right-aligned counts end under the header's end
     }
     const row = (jobId: string): string => lines.find((line) => line.startsWith(jobId))!;
-    expect(row(fx.complete.jobId)).toMatch(/ complete +3 +\d+ B +\d+s +1d 23h +bob +bob app$/);
+    // Made in beforeEach: under an hour old (seconds, or minutes on a loaded machine), so 47 h left.
+    expect(row(fx.complete.jobId)).toMatch(/ complete +3 +\d+ B +(\d+s|\d+m \d{2}s) +1d 23h +bob +bob app$/);
     expect(row(fx.expired.jobId)).toMatch(/ expired +1 +12 B +3d 00h +expired +carol +old$/);
   });
 
