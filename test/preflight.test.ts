@@ -52,7 +52,7 @@ describe("preflight", () => {
   });
 
   it("ends a vitest run before any test with that one line", async () => {
-    const PATH = await pathWith(["zip", "python3", "bash"]);
+    const PATH = await pathWith(["zip", "python3"]);
     const vitest = path.join(path.dirname(require.resolve("vitest/package.json")), "vitest.mjs");
     const env: NodeJS.ProcessEnv = { ...process.env, PATH };
     delete env.NODE_OPTIONS;
