@@ -153,6 +153,9 @@ describe("zip progress", () => {
     expect(io.stderr.text).toMatch(/^ephemeral-jobs: No job storage at .*\n$/);
     const usage = memoryIo({ tty: false, cwd: io.cwd });
     expect(await run(["nope"], usage)).toBe(2);
-    expect(usage.stderr.text).toBe('ephemeral-jobs: unknown command "nope" (see ephemeral-jobs --help)\n');
+    expect(usage.stderr.text).toMatch(/^ephemeral-jobs: unknown command "nope"\n\nUsage: ephemeral-jobs <command> \[options\]\n/);
+    const flags = memoryIo({ tty: false, cwd: io.cwd });
+    expect(await run(["ls", "--bogus"], flags)).toBe(2);
+    expect(flags.stderr.text).toBe("ephemeral-jobs: unknown option --bogus (see ephemeral-jobs --help)\n");
   });
 });

@@ -4,66 +4,22 @@
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs/promises";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CleanupResult, JobMetadata, JobStorageManager, StorageStats } from "../src/index.js";
 import type { ZipCommandResult } from "../src/cli/commands.js";
 import type { DemoResult } from "../src/cli/demo.js";
+import { COMMANDS } from "../src/cli/usage.js";
+import { ROOT, cli, expectOneLineError } from "./helpers/cli.js";
 import { openStorage, tempDir } from "./helpers/temp.js";
 
 const execFileAsync = promisify(execFile);
-const require = createRequire(import.meta.url);
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BIN = path.join(ROOT, "src/cli/index.ts");
-// An absolute loader URL, so the bin also runs from another working directory.
-const TSX = pathToFileURL(path.join(path.dirname(require.resolve("tsx/package.json")), "dist/loader.mjs")).href;
 const VERSION = (JSON.parse(await fs.readFile(path.join(ROOT, "package.json"), "utf8")) as { version: string }).version;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the bin; never rejects. */
-async function cli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
-  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
-  if (!options.env?.JOBS_BASE_PATH) delete env.JOBS_BASE_PATH;
-  for (const name of ["JOB_EXPIRY_HOURS", "MAX_FILE_SIZE_MB", "MAX_PROJECT_SIZE_MB"]) {
-    if (!options.env?.[name]) delete env[name];
-  }
-  delete env.NODE_OPTIONS;
-  try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, ["--import", TSX, BIN, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code?: number; stdout?: string; stderr?: string };
-    if (typeof failure.code !== "number") throw error;
-    return { code: failure.code, stdout: failure.stdout ?? "", stderr: failure.stderr ?? "" };
-  }
-}
 
 async function unzip(args: string[]): Promise<string> {
   const { stdout } = await execFileAsync("unzip", args);
   return stdout;
-}
-
-/** The one-line error contract. */
-function expectOneLineError(result: CliResult, code: number, pattern: RegExp): void {
-  expect(result.code).toBe(code);
-  expect(result.stdout).toBe("");
-  const lines = result.stderr.split("\n").filter((line) => line !== "");
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^ephemeral-jobs: /);
-  expect(lines[0]).toMatch(pattern);
-  expect(result.stderr).not.toMatch(/^\s+at /m);
 }
 
 interface Fixture {
@@ -199,7 +155,8 @@ describe("ephemeral-jobs bin", () => {
       expect(line[filesEnd - 1]).toMatch(/\d/); // right-aligned counts end under the header's end
     }
     const row = (jobId: string): string => lines.find((line) => line.startsWith(jobId))!;
-    expect(row(fx.complete.jobId)).toMatch(/ complete +3 +\d+ B +\d+s +1d 23h +bob +bob app$/);
+    // Made in beforeEach: under an hour old (seconds, or minutes on a loaded machine), so 47 h left.
+    expect(row(fx.complete.jobId)).toMatch(/ complete +3 +\d+ B +(\d+s|\d+m \d{2}s) +1d 23h +bob +bob app$/);
     expect(row(fx.expired.jobId)).toMatch(/ expired +1 +12 B +3d 00h +expired +carol +old$/);
   });
 
@@ -289,9 +246,30 @@ describe("ephemeral-jobs bin", () => {
     expect(demo.zip.checked).toHaveLength(4);
   });
 
+  // Without a command to point at, the usage names every command (as git and npm do).
+  const noCommand: [string, string[], string][] = [
+    ["an unknown command", ["frobnicate"], 'ephemeral-jobs: unknown command "frobnicate"'],
+    ["a command in the wrong case", ["LS"], 'ephemeral-jobs: unknown command "LS"'],
+    ["an inherited property name", ["toString"], 'ephemeral-jobs: unknown command "toString"'],
+    ["no command", [], "ephemeral-jobs: missing command"],
+  ];
+  it.each(noCommand)("exits 2 and prints the usage with every command on stderr for %s", async (_name, args, first) => {
+    const result = await cli(["--base-path", fx.basePath, ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe("");
+    const lines = result.stderr.split("\n");
+    expect(lines[0]).toBe(first);
+    expect(lines).toContain("Usage: ephemeral-jobs <command> [options]");
+    const commandLines = lines.filter((line) => /^ {2}\S/.test(line)).map((line) => line.trim().split(/\s+/)[0]);
+    expect(commandLines).toEqual(Object.keys(COMMANDS));
+    expect(commandLines).toEqual(expect.arrayContaining(["stats", "ls", "cleanup", "zip", "demo"]));
+    // The table the usage comes from: a command added there shows up here.
+    for (const spec of Object.values(COMMANDS)) expect(result.stderr).toContain(spec.synopsis);
+    expect(lines.at(-2)).toBe("See ephemeral-jobs --help for the options.");
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
   const usage: [string, string[], RegExp][] = [
-    ["no command", [], /missing command/],
-    ["an unknown command", ["frobnicate"], /unknown command "frobnicate"/],
     ["an unknown option", ["ls", "--bogus"], /unknown option --bogus/],
     ["an option of another command", ["stats", "--dry-run"], /stats does not take --dry-run/],
     ["a bad status", ["ls", "--status", "done"], /--status must be one of generating, complete, failed, expired/],

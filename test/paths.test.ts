@@ -90,6 +90,40 @@ describe("validateJobPath: hostile paths", () => {
     ["prn in the middle", "a/PRN.md/b"],
     ["superscript COM", "COM\u00b9.txt"],
     ["reserved stem with trailing space", "CON .txt"],
+    // Windows device names followed by a colon: "CON:" opens the console on extraction.
+    ["CON:", "CON:"],
+    ["nul:", "nul:"],
+    ["aux: in a directory", "src/aux:/x.ts"],
+    ["com1:", "com1:"],
+    ["LPT1:.txt", "LPT1:.txt"],
+    ["nul.txt:stream", "nul.txt:stream"],
+    // NTFS alternate data streams: they extract into a hidden stream of another file.
+    ["::$DATA stream", "x.txt::$DATA"],
+    ["named stream", "file.txt:stream"],
+    ["stream in a directory", "src/index.ts:Zone.Identifier"],
+    ["colon after the first segment (a stream of docs/a)", "docs/a:b.md"],
+    ["drive letter as a later segment", "x/C:/Windows/win.ini"],
+    ["drive-relative later segment", "x/c:win.ini"],
+    ["leading colon", ":x"],
+    ["bare colon segment", "a/:/b"],
+    // The other characters Windows forbids in a name.
+    ["<", "a<b.ts"],
+    [">", "out>file.txt"],
+    ['"', 'say "hi".md'],
+    ["|", "a|b"],
+    ["?", "what?.md"],
+    ["*", "src/*.ts"],
+    ["forbidden character in a directory", "src/a*b/c.ts"],
+    // Bidirectional overrides and isolates: they make a name display as another.
+    ["RLO (U+202E) disguising an extension", "invoice\u202efdp.exe"],
+    ["LRE (U+202A)", "a\u202ab.ts"],
+    ["RLE (U+202B)", "a\u202bb.ts"],
+    ["PDF (U+202C)", "a\u202cb.ts"],
+    ["LRO (U+202D)", "a\u202db.ts"],
+    ["LRI (U+2066)", "dir\u2066/x.ts"],
+    ["RLI (U+2067)", "\u2067x.ts"],
+    ["FSI (U+2068)", "x\u2068.ts"],
+    ["PDI (U+2069)", "src/x\u2069.ts"],
     // Trailing dot or space in a segment.
     ["trailing dot", "a."],
     ["trailing space in a directory", "a /b"],
@@ -139,6 +173,37 @@ describe("validateJobPath: hostile paths", () => {
     expect((rejection("a\\b") as Error).message).toContain("backslash");
     expect((rejection("nul.txt") as Error).message).toContain("reserved");
   });
+
+  // Each Windows rule names itself, so a caller knows what to rename.
+  const messages: Array<[string, RegExp]> = [
+    ["CON:", /reserved device name on Windows \(a device name followed by ':'\)/],
+    ["src/aux:/x.ts", /"aux:" is a reserved device name/],
+    ["x.txt::$DATA", /NTFS alternate data stream/],
+    ["file.txt:stream", /segment "file\.txt:stream" contains ':'.*NTFS alternate data stream/],
+    ["x/C:/Windows/win.ini", /segment "C:" is a drive letter/],
+    ["C:/x", /a drive letter is not allowed/],
+    ["a<b.ts", /the character '<' is not allowed in a file name on Windows/],
+    ["what?.md", /the character '\?' is not allowed/],
+    ['say "hi".md', /the character '"' is not allowed/],
+    ["invoice\u202efdp.exe", /bidirectional override or isolate/],
+    ["\u2067x.ts", /bidirectional override or isolate/],
+  ];
+  it("shows bidi and C1 characters escaped, so the message cannot be disguised", () => {
+    const rlo = (rejection("invoice\u202efdp.exe") as Error).message;
+    expect(rlo).toContain('"invoice\\u202efdp.exe"');
+    expect(rlo).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/);
+    const c1 = (rejection("a\u0085b") as Error).message;
+    expect(c1).toContain('"a\\u0085b"');
+    expect((rejection("a\u0000b") as Error).message).toContain('"a\\u0000b"'); // JSON.stringify's own escape
+    // The error's path field keeps the input as it was.
+    expect((rejection("invoice\u202efdp.exe") as { path?: string }).path).toBe("invoice\u202efdp.exe");
+  });
+
+  it.each(messages)("says which rule %j breaks", (input, pattern) => {
+    const error = rejection(input);
+    expect(isJobStorageError(error, "INVALID_PATH")).toBe(true);
+    expect((error as Error).message).toMatch(pattern);
+  });
 });
 
 describe("validateJobPath: legitimate paths", () => {
@@ -174,7 +239,18 @@ describe("validateJobPath: legitimate paths", () => {
     ["auxiliary/x.ts", "auxiliary/x.ts"],
     ["plan.json (internal names are ordinary generated names)", "plan.json"],
     [".job_metadata.json", ".job_metadata.json"],
-    ["colon after the first segment", "docs/a:b.md"],
+    // Framework route conventions: brackets, parentheses, @, $, +, _ stay legal.
+    ["intercepting route (..)", "app/@modal/(..)photo/[id]/page.tsx"],
+    ["intercepting route (.)", "app/feed/(.)photo/[id]/page.tsx"],
+    ["intercepting route (..)(..)", "app/a/b/(..)(..)settings/page.tsx"],
+    ["intercepting route (...)", "app/(...)login/page.tsx"],
+    ["SvelteKit +page", "src/routes/[slug]/+page.svelte"],
+    ["Remix $param and _index", "app/routes/posts.$postId.tsx"],
+    ["_index", "app/routes/_index.tsx"],
+    ["Nuxt [[optional]]", "pages/[[slug]].vue"],
+    ["right-to-left script without controls", "docs/שלום/مرحبا.md"],
+    ["ZWJ emoji sequence", "👩\u200d💻.md"],
+    ["hash and ampersand", "docs/C#&F#.md"],
     ["$ and ~", "scripts/$HOME~1.sh"],
     ["percent-encoded looking", "a%2F..%2Fb.ts"],
   ];
@@ -327,6 +403,8 @@ describe("validateJobPath: nothing lands outside the job directory (property)", 
     // eslint-disable-next-line no-control-regex
     expect(result).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(result).not.toMatch(/\p{Surrogate}/u); // well-formed, so one path names one file
+    expect(result).not.toMatch(/[<>:"|?*]/); // extracts on Windows: no stream, drive or forbidden character
+    expect(result).not.toMatch(/[\u202a-\u202e\u2066-\u2069]/); // displays as what it is
     expect(bytes(result)).toBeLessThanOrEqual(MAX_PATH_BYTES);
     for (const segment of segments) expect(bytes(segment)).toBeLessThanOrEqual(MAX_SEGMENT_BYTES);
     expect(validateJobPath(result)).toBe(result); // idempotent
@@ -336,6 +414,8 @@ describe("validateJobPath: nothing lands outside the job directory (property)", 
     "..", ".", "", "/", "//", "\\", "C:", "c:", "Z:", ":", "\u0000", "\u001f", "\u007f", "\u0085", "\n",
     " ", "a.", "a ", "..a", "a..", "...", "a", "src", "b.ts", "CON", "nul.txt", "com1", "Lpt9.x", "CONIN$",
     "日本", "é", "🚀", "\ud800", "\udc00", "[id]", "(group)", "@modal", ".env", "~", "%2e%2e", "x".repeat(250),
+    "CON:", "nul:", "aux:", "com1:", "::$DATA", ":stream", "x.txt:s", "<", ">", "\"", "|", "?", "*",
+    "\u202a", "\u202e", "\u2066", "\u2069", "(..)", "(.)", "(...)", "[...slug]",
   );
 
   const arbitraries: Array<[string, fc.Arbitrary<string>]> = [
@@ -353,7 +433,7 @@ describe("validateJobPath: nothing lands outside the job directory (property)", 
 
   it("accepts every path made of ordinary segments, unchanged", () => {
     const ordinarySegment = fc
-      .stringMatching(/^[A-Za-z0-9_.()[\]@+=,-]{0,20}[A-Za-z0-9_)\]]$/)
+      .stringMatching(/^[A-Za-z0-9_.()[\]@+=,$#&-]{0,20}[A-Za-z0-9_)\]]$/)
       .filter((segment) => !/^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])$/i.test(segment.split(".")[0]!));
     fc.assert(
       fc.property(fc.array(ordinarySegment, { minLength: 1, maxLength: 10 }), (segments) => {

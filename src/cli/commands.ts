@@ -9,9 +9,8 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { defaultBasePath, loadOptionsFromEnv, type JobStorageOptions } from "../config.js";
-import { JobStorageError, errnoCode } from "../errors.js";
+import { JobStorageError, errnoCode, isDiskFullError } from "../errors.js";
 import { manualScheduler } from "../expiry/manual.js";
-import { BASE_TMP_DIR } from "../manager/layout.js";
 import { JobStorageManager } from "../manager/manager.js";
 import type { JobMetadata } from "../manager/types.js";
 import { validateJobId } from "../paths/validate.js";
@@ -52,12 +51,7 @@ export function storageOptions(io: CliIo, common: CommonOptions): JobStorageOpti
 export async function openExistingStorage(io: CliIo, common: CommonOptions): Promise<JobStorageManager> {
   const options = storageOptions(io, common);
   const basePath = path.resolve(options.basePath ?? defaultBasePath());
-  try {
-    const stat = await fs.stat(path.join(basePath, BASE_TMP_DIR));
-    if (!stat.isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code !== "ENOENT" && code !== "ENOTDIR") throw error;
+  if (!(await JobStorageManager.isBasePath(basePath))) {
     throw new JobStorageError(
       "INVALID_INPUT",
       `No job storage at ${basePath} (pass --base-path DIR or set JOBS_BASE_PATH to the host's base path)`,
@@ -175,10 +169,17 @@ async function copyWithProgress(
     },
   });
   try {
+    // The temporary file is in the destination directory, so the rename never
+    // crosses file systems (no EXDEV when --out is on another mount than the base path).
     await pipeline(source, counter, createWriteStream(partial, { flags: "wx" }));
     await fs.rename(partial, out);
   } catch (error) {
     await fs.rm(partial, { force: true });
+    if (isDiskFullError(error)) {
+      throw new JobStorageError("STORAGE_FULL", `No space left on the file system of ${path.dirname(out)} to write ${out}`, {
+        cause: error,
+      });
+    }
     throw error;
   }
 }

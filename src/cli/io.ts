@@ -30,4 +30,11 @@ export function processIo(): CliIo {
 /** A failure of the command line itself (unknown command, bad option): exit code 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
+  /** Print the list of commands after the message (there is no command to point at). */
+  readonly showUsage: boolean;
+
+  constructor(message: string, options: { showUsage?: boolean } = {}) {
+    super(message);
+    this.showUsage = options.showUsage === true;
+  }
 }

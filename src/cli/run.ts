@@ -9,6 +9,7 @@ import { cleanupCommand, lsCommand, statsCommand, zipCommand, type CommonOptions
 import { demoCommand } from "./demo.js";
 import { oneLine } from "./format.js";
 import { UsageError, processIo, type CliIo } from "./io.js";
+import { COMMANDS, COMMON_OPTIONS, OPTIONS, helpText, isCommandName, shortUsage } from "./usage.js";
 
 /** Exit codes of the command line. */
 export const EXIT_OK = 0;
@@ -16,52 +17,6 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** A usage error (unknown command or option, missing argument). */
 export const EXIT_USAGE = 2;
-
-const HELP = `Usage: ephemeral-jobs <command> [options]
-
-Inspect and maintain the job storage of an ephemeral-jobs host.
-
-Commands:
-  stats                       totals: jobs (by status), files, bytes on disk, free disk
-  ls [--status S] [--user U]  one line per job: id, status, files, size, age, expires in
-                              S is one of generating, complete, failed, expired
-  cleanup [--dry-run]         remove (or, with --dry-run, list) expired jobs and leftovers
-  zip <jobId> [--out FILE]    copy a job's ZIP to FILE (default ./<project>.zip); a job
-                              still generating is completed first, which builds the ZIP
-  demo                        a self-contained run on a temporary base path: plan,
-                              batch write, fix-up, completion, ZIP check
-
-Options:
-  --base-path DIR  the host's base path (default: $JOBS_BASE_PATH, else <tmpdir>/jobs)
-  --json           machine-readable output (the library's objects, as JSON)
-  -h, --help       show this help
-  -v, --version    show the version
-
-Environment: JOBS_BASE_PATH, JOB_EXPIRY_HOURS, MAX_FILE_SIZE_MB, MAX_PROJECT_SIZE_MB.
-Exit status: 0 on success, 1 when the operation fails, 2 for a usage error.
-`;
-
-const OPTIONS = {
-  json: { type: "boolean" },
-  "base-path": { type: "string" },
-  status: { type: "string" },
-  user: { type: "string" },
-  "dry-run": { type: "boolean" },
-  out: { type: "string", short: "o" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "v" },
-} as const;
-
-type OptionName = keyof typeof OPTIONS;
-
-const COMMON: readonly OptionName[] = ["json", "base-path", "help"];
-const COMMANDS: Record<string, { options: readonly OptionName[]; positionals: readonly string[] }> = {
-  stats: { options: [], positionals: [] },
-  ls: { options: ["status", "user"], positionals: [] },
-  cleanup: { options: ["dry-run"], positionals: [] },
-  zip: { options: ["out"], positionals: ["jobId"] },
-  demo: { options: [], positionals: [] },
-};
 
 async function readVersion(): Promise<string> {
   // src/cli/run.ts and dist/cli/run.js both sit two levels below package.json.
@@ -89,14 +44,14 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
     return;
   }
   if (values.help || command === "help") {
-    io.stdout.write(HELP);
+    io.stdout.write(helpText());
     return;
   }
-  if (command === undefined) throw new UsageError("missing command");
-  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  if (command === undefined) throw new UsageError("missing command", { showUsage: true });
+  if (!isCommandName(command)) throw new UsageError(`unknown command ${JSON.stringify(command)}`, { showUsage: true });
+  const spec = COMMANDS[command];
 
-  const allowed = new Set<string>([...COMMON, ...spec.options]);
+  const allowed = new Set<string>([...COMMON_OPTIONS, ...spec.options]);
   for (const token of tokens) {
     if (token.kind === "option" && !allowed.has(token.name)) {
       throw new UsageError(`${command} does not take ${token.rawName}`);
@@ -121,6 +76,9 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
       return zipCommand(io, common, rest[0]!, values.out);
     case "demo":
       return demoCommand(io, common);
+    default:
+      // A command added to COMMANDS without a case here fails to compile.
+      return command satisfies never;
   }
 }
 
@@ -140,7 +98,12 @@ export async function run(argv: readonly string[], io: CliIo = processIo()): Pro
     return EXIT_OK;
   } catch (error) {
     if (error instanceof UsageError) {
-      io.stderr.write(`ephemeral-jobs: ${oneLine(error.message)} (see ephemeral-jobs --help)\n`);
+      // Without a known command, show them all (as git and npm do); otherwise one line.
+      io.stderr.write(
+        error.showUsage
+          ? `ephemeral-jobs: ${oneLine(error.message)}\n\n${shortUsage()}`
+          : `ephemeral-jobs: ${oneLine(error.message)} (see ephemeral-jobs --help)\n`,
+      );
       return EXIT_USAGE;
     }
     const message = error instanceof Error ? error.message : String(error);

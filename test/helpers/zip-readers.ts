@@ -1,15 +1,18 @@
 /**
  * Independent ZIP readers for the zip tests (Info-ZIP `unzip`/`zipinfo`,
  * 7-Zip, Python's `zipfile`, yauzl), and a temporary-directory helper.
+ * 7-Zip comes from npm (`7zip-bin`), so no system 7z is needed; the others
+ * are checked before the run by `test/setup/preflight.ts`.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { constants, existsSync } from "node:fs";
+import { access, chmod, mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { buffer as readAll } from "node:stream/consumers";
 import { promisify } from "node:util";
 import { afterEach } from "vitest";
+import { path7za } from "7zip-bin";
 import yauzl from "yauzl";
 
 const execFileAsync = promisify(execFile);
@@ -42,9 +45,32 @@ export function unzipTest(zipFile: string): Promise<string> {
   return run("unzip", ["-t", zipFile]);
 }
 
-/** `7z t`: 7-Zip's own test of the archive; rejects on any problem. */
-export function sevenZipTest(zipFile: string): Promise<string> {
-  return run("7z", ["t", zipFile]);
+let sevenZipReady: Promise<string> | undefined;
+
+/**
+ * The path of 7-Zip's `7za` from `7zip-bin`, made executable: npm does not
+ * always keep the execute bit of a file that is not a declared `bin`.
+ */
+export function sevenZipPath(): Promise<string> {
+  sevenZipReady ??= (async () => {
+    try {
+      await access(path7za, constants.X_OK);
+    } catch {
+      const { mode } = await stat(path7za); // ENOENT here: 7zip-bin has no binary for this platform
+      try {
+        await chmod(path7za, mode | 0o111);
+      } catch (error) {
+        throw new Error(`7-Zip from 7zip-bin is not executable; run: chmod +x ${path7za}`, { cause: error });
+      }
+    }
+    return path7za;
+  })();
+  return sevenZipReady;
+}
+
+/** `7za t`: 7-Zip's own test of the archive; rejects on any problem. */
+export async function sevenZipTest(zipFile: string): Promise<string> {
+  return run(await sevenZipPath(), ["t", zipFile]);
 }
 
 /** `zipinfo` lines by entry name: `{ permissions: "-rwxr-xr-x", method: "defN" | "stor", ... }`. */
