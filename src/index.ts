@@ -2,17 +2,26 @@
  * ephemeral-jobs: per-job ephemeral file storage on local disk.
  * @packageDocumentation
  */
-export { JobStorageManager } from "./manager/manager.js";
+export { JobStorageManager, type JobStorageSeams } from "./manager/manager.js";
 export type {
   CleanupOptions,
   CleanupResult,
   CompleteJobOptions,
   DeleteJobOptions,
   FileInfo,
+  FileStat,
+  JobChange,
+  JobChangeType,
   JobMetadata,
+  JobProgress,
   JobStorageEvents,
+  ListFilesOptions,
   ListJobsFilter,
+  MoveFileOptions,
+  MoveFileResult,
   StorageStats,
+  VerifyResult,
+  WatchOptions,
   WriteFileOptions,
   WriteFileResult,
   WriteFilesEntryResult,

@@ -614,6 +614,16 @@ export class JobIndex {
     return Number(result.lastInsertRowid);
   }
 
+  /** Whether the feed holds the job's terminal status change (`complete` or `failed`) at or before `seq`. */
+  hasTerminalChange(jobId: string, seq: number): boolean {
+    return (
+      this.#statement("SELECT 1 FROM changes WHERE job_id = ? AND seq <= ? AND type = 'job:status' AND status IN ('complete', 'failed') LIMIT 1").get(
+        jobId,
+        seq,
+      ) !== undefined
+    );
+  }
+
   changesSince(jobId: string, seq: number, limit = 1000): ChangeRow[] {
     const rows = this.#statement("SELECT * FROM changes WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?").all(jobId, seq, limit) as {
       seq: number;

@@ -176,6 +176,9 @@ async function adoptJob(context: StorageContext, jobId: string): Promise<boolean
       ...(planSize === undefined ? {} : { planSizeBytes: planSize }),
     });
     context.index.replaceFiles(jobId, files);
+    // The feed starts again from the job's status, so a watcher of a finished job ends.
+    const terminal = status.status === "failed" || (status.status === "complete" && status.zipReady && zipSize !== undefined);
+    context.index.addChange({ jobId, type: "job:status", status: terminal ? status.status : "generating", at: context.now().toISOString() });
   });
   return true;
 }

@@ -58,8 +58,10 @@ export class ChangeFeed {
       }
       if (rows.length === PAGE) continue;
       const job = index.getJob(jobId);
-      // Gone, expired, or terminal before `since`: nothing more will come.
-      if (!job || isExpired(job, this.#context.now()) || job.status === "failed" || (job.status === "complete" && job.zipReady)) return;
+      // Gone, expired, or terminal before `since`: nothing more will come. (A terminal job
+      // whose status change is not in the feed yet is still writing it: wait for it.)
+      if (!job || isExpired(job, this.#context.now())) return;
+      if ((job.status === "failed" || job.status === "complete") && index.hasTerminalChange(jobId, seq)) return;
       await this.#nextCommit(signal);
     }
   }
