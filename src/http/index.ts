@@ -11,6 +11,7 @@ export {
   type JobsHandlerOptions,
   type JobsStorage,
 } from "./handler.js";
+export { contentDisposition } from "../headers/content-disposition.js";
 export { toNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./node-adapter.js";
 export {
   HTTP_STATUS_BY_CODE,
