@@ -35,6 +35,8 @@ it(`serves ${AGENTS} agents x ${FILES_PER_AGENT} single-file POSTs with no error
   const { storage } = await openStorage();
   const server = http.createServer(toNodeHandler(createJobsHandler(storage)));
   servers.push(server);
+  // Advertised to the client (Keep-Alive: timeout=60), so undici does not retire an idle socket mid-test.
+  server.keepAliveTimeout = 60_000;
   // Sockets the server closed while the agents were still working (kept-alive: none).
   let closedDuringLoad = 0;
   let loadDone = false;
