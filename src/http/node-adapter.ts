@@ -31,6 +31,8 @@ export interface NodeHandlerOptions {
  * nginx does on 413.
  */
 const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+/** Responses up to this size (with a Content-Length) are written in one piece, not streamed. */
+const SMALL_RESPONSE_BYTES = 64 * 1024;
 /** A drain that takes longer than this (a stalled client) closes the socket. */
 const DRAIN_TIMEOUT_MS = 5_000;
 // A Host header we are willing to put in a URL; anything else becomes "localhost".
@@ -262,6 +264,12 @@ async function writeResponse(
   if (response.body === null || req.method === "HEAD") {
     await response.body?.cancel().catch(() => {});
     res.end();
+    return;
+  }
+  // A small body of known length (every JSON answer) goes out with the headers in one write.
+  const length = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (length <= SMALL_RESPONSE_BYTES) {
+    res.end(new Uint8Array(await response.arrayBuffer()));
     return;
   }
   await pipeBody(response.body, res);
