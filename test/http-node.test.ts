@@ -132,6 +132,27 @@ describe("toNodeHandler with the jobs handler", () => {
 });
 
 describe("toNodeHandler mechanics", () => {
+  it("reads a small declared body whole before the handler, and never calls it for a client that leaves mid-body", async () => {
+    const seen: string[] = [];
+    let calls = 0;
+    const url = await serveWeb(async (request) => {
+      calls += 1;
+      seen.push(await request.text());
+      return new Response("ok");
+    });
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789");
+    const closed = once(socket, "close");
+    socket.destroy();
+    await closed;
+    const response = await fetch(url, { method: "POST", body: "small body" });
+    expect(await response.text()).toBe("ok");
+    expect(seen).toEqual(["small body"]);
+    expect(calls).toBe(1);
+  });
+
   it("aborts the request's signal when the client disconnects", async () => {
     let aborted = false;
     let markStarted!: () => void;

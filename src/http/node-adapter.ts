@@ -31,6 +31,8 @@ export interface NodeHandlerOptions {
  * nginx does on 413.
  */
 const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+/** Request bodies up to this declared size are read whole before the handler runs. */
+const SMALL_BODY_BYTES = 64 * 1024;
 /** Responses up to this size (with a Content-Length) are written in one piece, not streamed. */
 const SMALL_RESPONSE_BYTES = 64 * 1024;
 /** A drain that takes longer than this (a stalled client) closes the socket. */
@@ -145,12 +147,57 @@ function parsedBody(req: IncomingMessage): BodyInit | undefined {
   return JSON.stringify(body);
 }
 
-function toWebRequest(req: IncomingMessage, signal: AbortSignal, onBody: (body: IncomingBody) => void): Request {
+/** The declared body length when it is small enough to read whole before the handler runs. */
+function smallDeclaredLength(req: IncomingMessage): number | undefined {
+  const declared = req.headers["content-length"];
+  if (declared === undefined || req.headers["transfer-encoding"] !== undefined || !/^\d+$/.test(declared)) return undefined;
+  const length = Number(declared);
+  return length <= SMALL_BODY_BYTES ? length : undefined;
+}
+
+/**
+ * Reads a small declared body whole: handing `Request` bytes costs far less
+ * than a duplex stream pulled chunk by chunk, and a body this size is read in
+ * full by every route anyway. Resolves undefined when the client goes away first.
+ */
+function readSmallBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const done = (body: Buffer | undefined): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("close", onGone);
+      req.off("error", onGone);
+      resolve(body);
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      received += chunk.length;
+    };
+    const onEnd = (): void => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+    const onGone = (): void => done(undefined);
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("close", onGone);
+    req.once("error", onGone);
+  });
+}
+
+function toWebRequest(
+  req: IncomingMessage,
+  signal: AbortSignal,
+  onBody: (body: IncomingBody) => void,
+  smallBody?: Buffer,
+): Request {
   const method = (req.method ?? "GET").toUpperCase();
   const init: RequestInitWithDuplex = { method, headers: buildHeaders(req), signal };
   if (method !== "GET" && method !== "HEAD") {
     const parsed = parsedBody(req);
-    if (parsed !== undefined) {
+    if (smallBody !== undefined) {
+      // Socket data is never in a SharedArrayBuffer.
+      init.body = smallBody as Uint8Array<ArrayBuffer>;
+    } else if (parsed !== undefined) {
       init.body = parsed;
       (init.headers as Headers).delete("content-length");
       if (typeof parsed === "string") (init.headers as Headers).set("content-type", "application/json");
@@ -356,9 +403,16 @@ export function toNodeHandler(
     res.once("finish", drain);
     // Writing to a connection the client closed can emit 'error': never let it crash the process.
     res.on("error", () => {});
+    let smallBody: Buffer | undefined;
+    const method = req.method?.toUpperCase();
+    const small = method === "GET" || method === "HEAD" || req.readableEnded ? undefined : smallDeclaredLength(req);
+    if (small !== undefined && parsedBody(req) === undefined) {
+      smallBody = await readSmallBody(req);
+      if (smallBody === undefined) return; // the client went away mid-body: nobody to answer
+    }
     let request: Request;
     try {
-      request = toWebRequest(req, controller.signal, (incoming) => (body = incoming));
+      request = toWebRequest(req, controller.signal, (incoming) => (body = incoming), smallBody);
     } catch (error) {
       report(error);
       sendFallback(res, 400, beforeHeaders);
