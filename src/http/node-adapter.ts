@@ -147,12 +147,13 @@ function parsedBody(req: IncomingMessage): BodyInit | undefined {
   return JSON.stringify(body);
 }
 
-/** The declared body length when it is small enough to read whole before the handler runs. */
-function smallDeclaredLength(req: IncomingMessage): number | undefined {
+/** Whether the request declares a body small enough to read whole before the handler runs. */
+function hasSmallDeclaredBody(req: IncomingMessage): boolean {
+  const method = req.method?.toUpperCase();
+  if (method === "GET" || method === "HEAD" || req.readableEnded) return false;
   const declared = req.headers["content-length"];
-  if (declared === undefined || req.headers["transfer-encoding"] !== undefined || !/^\d+$/.test(declared)) return undefined;
-  const length = Number(declared);
-  return length <= SMALL_BODY_BYTES ? length : undefined;
+  if (declared === undefined || req.headers["transfer-encoding"] !== undefined || !/^\d+$/.test(declared)) return false;
+  return Number(declared) <= SMALL_BODY_BYTES;
 }
 
 /**
@@ -234,7 +235,10 @@ function beforeAnswer(req: IncomingMessage, res: ServerResponse, drain: () => vo
 function drainIncoming(req: IncomingMessage, res: ServerResponse): void {
   if (req.readableEnded || req.destroyed) return;
   let bytes = 0;
+  let stopped = false;
   const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
     clearTimeout(timer);
     if (res.writableFinished) req.destroy();
     else res.once("finish", () => req.destroy());
@@ -404,9 +408,7 @@ export function toNodeHandler(
     // Writing to a connection the client closed can emit 'error': never let it crash the process.
     res.on("error", () => {});
     let smallBody: Buffer | undefined;
-    const method = req.method?.toUpperCase();
-    const small = method === "GET" || method === "HEAD" || req.readableEnded ? undefined : smallDeclaredLength(req);
-    if (small !== undefined && parsedBody(req) === undefined) {
+    if (hasSmallDeclaredBody(req) && parsedBody(req) === undefined) {
       smallBody = await readSmallBody(req);
       if (smallBody === undefined) return; // the client went away mid-body: nobody to answer
     }
