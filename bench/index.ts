@@ -3,11 +3,12 @@
  *
  * Scenarios (always run in this order, whatever order they are named in):
  *   writes   writeFiles(S) / writeFile against raw temp-file-plus-rename writes
+ *   http     32 agents x 50 POST /files over loopback (host and client in child processes) against in-process writeFile
  *   zip      completeJob on M and L against `zip -r -q -6`, archiver, naive yazl; peak RSS
  *   scale    getStats/listJobs/open with 10,000 jobs of 50 files against 10,000 of 1 file; heap
  *   cleanup  cleanupExpired() of 200 expired jobs against fs.promises.rm of the same trees
  *
- * Writes come first and cleanup last: on the disk this was written on (ext4
+ * Writes (then http, which writes too) come first and cleanup last: on the disk this was written on (ext4
  * without a journal) creating files is far slower for a few minutes after a
  * mass delete, so delete-heavy work must not precede the write benchmarks.
  * Everything lives in one fresh directory under os.tmpdir() (or --dir) that is
@@ -19,6 +20,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { enableProfiling, exec, formatMachine, formatScenario, machineInfo, time, type BenchContext, type ScenarioResult, type Settings } from "./lib.js";
 import { cleanupScenario } from "./scenarios/cleanup.js";
+import { httpScenario } from "./scenarios/http.js";
 import { scaleScenario } from "./scenarios/scale.js";
 import { writesScenario } from "./scenarios/writes.js";
 import { zipScenario } from "./scenarios/zip.js";
@@ -26,6 +28,7 @@ import { DEFAULT_SEED } from "./data.js";
 
 const SCENARIOS = {
   writes: writesScenario,
+  http: httpScenario,
   zip: zipScenario,
   scale: scaleScenario,
   cleanup: cleanupScenario,
@@ -63,9 +66,9 @@ const QUICK: Partial<Settings> = {
   cleanupRounds: 2,
 };
 
-const USAGE = `usage: npm run bench -- [writes] [zip] [scale] [cleanup] [options]
+const USAGE = `usage: npm run bench -- [writes] [http] [zip] [scale] [cleanup] [options]
 
-With no scenario named, all four run (always in that order).
+With no scenario named, all five run (always in that order).
 
 options:
   --json [FILE]          also write the results as JSON (default file: <tmpdir>/ephemeral-jobs-bench-<time>.json)

@@ -62,7 +62,8 @@ export {
   type Plan,
   type PlanTask,
 } from "./schemas.js";
-export { zipDirectory, createZipStream, contentDisposition } from "./zip/index.js";
+export { zipDirectory, createZipStream } from "./zip/index.js";
+export { contentDisposition } from "./headers/content-disposition.js";
 export type { ZipOptions, ZipProgress, ZipResult } from "./zip/types.js";
 export type { ExpiryScheduler } from "./expiry/scheduler.js";
 export {

@@ -132,6 +132,27 @@ describe("toNodeHandler with the jobs handler", () => {
 });
 
 describe("toNodeHandler mechanics", () => {
+  it("reads a small declared body whole before the handler, and never calls it for a client that leaves mid-body", async () => {
+    const seen: string[] = [];
+    let calls = 0;
+    const url = await serveWeb(async (request) => {
+      calls += 1;
+      seen.push(await request.text());
+      return new Response("ok");
+    });
+    const { port } = new URL(url);
+    const socket = net.connect(Number(port), "127.0.0.1");
+    await once(socket, "connect");
+    socket.write("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789");
+    const closed = once(socket, "close");
+    socket.destroy();
+    await closed;
+    const response = await fetch(url, { method: "POST", body: "small body" });
+    expect(await response.text()).toBe("ok");
+    expect(seen).toEqual(["small body"]);
+    expect(calls).toBe(1);
+  });
+
   it("aborts the request's signal when the client disconnects", async () => {
     let aborted = false;
     let markStarted!: () => void;
@@ -190,26 +211,32 @@ describe("toNodeHandler mechanics", () => {
     expect(await response.json()).toEqual({ error: { code: "INTERNAL_ERROR", message: "Internal server error" } });
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "handler bug" }));
 
-    let step = 0;
-    const failing = await serveWeb(
-      async () =>
-        new Response(
-          new ReadableStream<Uint8Array>({
-            pull(controller) {
-              step += 1;
-              if (step === 1) controller.enqueue(new TextEncoder().encode("partial"));
-              else controller.error(new Error("disk gone"));
-            },
-          }),
-          { headers: { "content-length": "1000" } },
-        ),
-      { onError },
-    );
+    const failingBody = (length: number) => {
+      let step = 0;
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            step += 1;
+            if (step === 1) controller.enqueue(new TextEncoder().encode("partial"));
+            else controller.error(new Error("disk gone"));
+          },
+        }),
+        { headers: { "content-length": String(length) } },
+      );
+    };
+    // Streamed (over 64 KiB): the headers are out when the body fails, so the connection is dropped.
+    const failing = await serveWeb(async () => failingBody(1_000_000), { onError });
     const broken = await fetch(failing).then((r) => r.text()).then(
       () => "completed",
       () => "failed",
     );
     expect(broken).toBe("failed");
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "disk gone" }));
+    // Small (written in one piece): nothing is out yet, so the client gets a whole 500 instead.
+    onError.mockClear();
+    const small = await fetch(await serveWeb(async () => failingBody(1000), { onError }));
+    expect(small.status).toBe(500);
+    expect(await small.json()).toEqual({ error: { code: "INTERNAL_ERROR", message: "Internal server error" } });
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "disk gone" }));
     expect((await fetch(rejecting)).status).toBe(500); // still serving
   });

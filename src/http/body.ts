@@ -5,6 +5,9 @@
  */
 import { HttpError } from "./responses.js";
 
+// Stateless between whole-buffer decode() calls, so one serves every request.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 function tooLarge(limit: number): HttpError {
   return new HttpError("PAYLOAD_TOO_LARGE", `The request body is larger than ${limit} bytes`);
 }
@@ -76,7 +79,7 @@ export async function readJsonBody(request: Request, limit: number, optional = f
   }
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = UTF8.decode(bytes);
   } catch {
     throw new HttpError("INVALID_JSON", "The request body is not valid UTF-8");
   }

@@ -20,7 +20,7 @@ import {
   type FileInput,
   type JobStatus,
 } from "../schemas.js";
-import { contentDisposition } from "../zip/index.js";
+import { contentDisposition } from "../headers/content-disposition.js";
 import { readJsonBody } from "./body.js";
 import { HttpError, errorResponse, jsonResponse, statusForErrorCode } from "./responses.js";
 import {

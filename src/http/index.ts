@@ -1,7 +1,7 @@
 /**
  * `ephemeral-jobs/http`: the REST API of the original design guide as a
- * web-standard `Request -> Response` handler, and an adapter for Express,
- * Connect and `node:http`.
+ * web-standard `Request -> Response` handler, an adapter for Express,
+ * Connect and `node:http`, and a Fastify plugin.
  * @packageDocumentation
  */
 export {
@@ -11,7 +11,9 @@ export {
   type JobsHandlerOptions,
   type JobsStorage,
 } from "./handler.js";
+export { contentDisposition } from "../headers/content-disposition.js";
 export { toNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./node-adapter.js";
+export { toFastifyPlugin, type FastifyPluginOptions } from "./fastify-plugin.js";
 export {
   HTTP_STATUS_BY_CODE,
   statusForErrorCode,

@@ -9,7 +9,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { JobStorageError } from "../errors.js";
 import type { ZipUploader } from "../manager/types.js";
-import { contentDisposition } from "../zip/index.js";
+import { contentDisposition } from "../headers/content-disposition.js";
 import { loadLibStorage, type LibStorageImporter } from "./load.js";
 
 const MIB = 1024 * 1024;

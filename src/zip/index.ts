@@ -1,8 +1,7 @@
 /**
- * ZIP helpers: archive a job directory to a file or a stream, and name the download.
+ * ZIP helpers: archive a job directory to a file or a stream.
  * @module
  */
 export { zipDirectory } from "./zip-directory.js";
 export { createZipStream } from "./zip-stream.js";
-export { contentDisposition } from "./content-disposition.js";
 export type { ZipOptions, ZipProgress, ZipResult } from "./types.js";

@@ -2,7 +2,10 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { contentDisposition } from "../src/zip/index.js";
+import { contentDisposition } from "../src/headers/content-disposition.js";
+import * as core from "../src/index.js";
+import * as http from "../src/http/index.js";
+import * as zip from "../src/zip/index.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -142,5 +145,13 @@ describe("contentDisposition", () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe("where contentDisposition is exported", () => {
+  it("is the same function from the package root and from ephemeral-jobs/http, and no longer a ZIP helper", () => {
+    expect(core.contentDisposition).toBe(contentDisposition);
+    expect(http.contentDisposition).toBe(contentDisposition);
+    expect(Object.keys(zip)).not.toContain("contentDisposition");
   });
 });

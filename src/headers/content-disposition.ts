@@ -1,3 +1,9 @@
+/**
+ * HTTP header values shared by the core's callers (the REST handler, the S3
+ * uploader, a host's own download route): a bottom-layer module, so neither
+ * `zip/` nor `http/` has to import the other for it.
+ * @module
+ */
 /** The name used when `fileName` has nothing usable left. */
 const FALLBACK_NAME = "download.zip";
 
