@@ -27,7 +27,7 @@ async function manyFiles(count: number, sizeBytes?: number): Promise<{ root: str
 
 /** Small files on the libuv thread pool (0) or in worker threads. */
 const THREADS = [
-  { label: "thread pool", workerThreads: 0 },
+  { label: "main thread", workerThreads: 0 },
   { label: "2 worker threads", workerThreads: 2 },
 ];
 
