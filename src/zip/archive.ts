@@ -37,7 +37,8 @@ import type { ResolvedZipOptions } from "./options.js";
 import type { DirectoryItem, FileItem } from "./walk.js";
 import { READ_FLAGS, lstatFileSync, prepareSmallFileSync, symlinkError, type SmallFileResult } from "./small-file.js";
 import { readTree, statOnThreadPool, statTree } from "./walk.js";
-import { SmallFileWorkers, defaultWorkerCount, type WorkerFileJob } from "./worker-pool.js";
+import { warmWorkers, type WorkersLease } from "./warm-workers.js";
+import { defaultWorkerCount, type SmallFileWorkers, type WorkerFileJob } from "./worker-pool.js";
 
 const MIB = 1024 * 1024;
 /** Files below this size are read whole and deflated in parallel; larger ones are streamed. */
@@ -143,9 +144,8 @@ async function writeEntries(zip: ZipFile, root: string, options: ResolvedZipOpti
   // Worker threads (when worth starting) also run the `lstat` calls: on the
   // thread pool, each is a thread hand-off that costs more than the call.
   const workerCount = fast ? (options.workerThreads ?? (tree.files.length >= WORKERS_MIN_FILES ? defaultWorkerCount() : 0)) : 0;
-  const workers = workerCount > 0 && tree.files.length > 0 ? startWorkers(options.compressionLevel, workerCount) : undefined;
-  const closeWorkers = (): void => void workers?.close();
-  signal.addEventListener("abort", closeWorkers, { once: true });
+  const lease = workerCount > 0 && tree.files.length > 0 ? borrowWorkers(workerCount) : undefined;
+  const workers = lease?.workers;
   // A few synchronous `lstat` calls cost less than their thread-pool round trips; many would block.
   const statMany =
     workers !== undefined
@@ -157,8 +157,8 @@ async function writeEntries(zip: ZipFile, root: string, options: ResolvedZipOpti
     const items = await statTree(tree, statMany, signal);
     return await writeItems(zip, items, workers, options, signal);
   } finally {
-    signal.removeEventListener("abort", closeWorkers);
-    await workers?.close();
+    // Work already sent finishes in the background; the warm pool stays for the next build.
+    lease?.release();
   }
 }
 
@@ -194,7 +194,7 @@ async function writeItems(
               return unit.items.map((item) => prepareSmallFile(item, compressionLevel, fast));
             })
           : workers
-              .run(unit.items.map((item) => toWorkerJob(item, compressionLevel)))
+              .run(unit.items.map((item) => toWorkerJob(item, compressionLevel)), compressionLevel)
               .then((results) => results.map((result, index) => fromWorkerResult(result, unit.items[index]!)));
     }
   };
@@ -224,8 +224,7 @@ async function writeItems(
   };
   for (fill(); ahead.length > 0; fill()) {
     const { unit, cost, prepared } = ahead.shift()!;
-    const results = await prepared;
-    signal.throwIfAborted();
+    const results = await untilAborted(prepared, signal);
     if (unit.kind === "directory") {
       const mtime = deterministic ? deterministicMtime : unit.item.mtime;
       zip.addEmptyDirectory(unit.item.name, { mtime, mode: DIRECTORY_MODE, forceDosTimestamp: deterministic });
@@ -253,10 +252,10 @@ async function writeItems(
   return entries;
 }
 
-/** Worker threads, or `undefined` (the main thread does the work) where they cannot be created. */
-function startWorkers(level: number, count: number): SmallFileWorkers | undefined {
+/** Warm worker threads, or `undefined` (the main thread does the work) where they cannot be created. */
+function borrowWorkers(count: number): WorkersLease | undefined {
   try {
-    return new SmallFileWorkers({ level }, count);
+    return warmWorkers.borrow(count);
   } catch {
     return undefined;
   }

@@ -23,12 +23,6 @@ export interface WorkerFileJob extends SmallFileJob {
   name: string;
 }
 
-/** Options every request of a pool shares. @internal */
-export interface WorkerPoolOptions {
-  /** Deflate level, 1 to 9 (0 when every file is stored). */
-  level: number;
-}
-
 /**
  * Where the worker's module is, and how to start it. From `dist/` this module
  * is `worker-pool.js` and the worker `deflate-worker.js`, plain JavaScript.
@@ -60,25 +54,28 @@ export function defaultWorkerCount(): number {
 }
 
 /**
- * A few workers for one archive build. Requests go to the least busy worker;
- * answers come back as they finish (callers keep their own order).
- * `close()` terminates every worker; workers never keep the process alive.
+ * A few workers, shared by the archive builds of a process (see
+ * `warm-workers.ts`). Requests go to the least busy worker; answers come back
+ * as they finish (callers keep their own order). `close()` terminates every
+ * worker; workers never keep the process alive.
  * @internal
  */
 export class SmallFileWorkers {
-  readonly #options: WorkerPoolOptions;
+  /** How many workers were started. */
+  readonly count: number;
   readonly #slots: Slot[] = [];
   #nextId = 0;
   #failure: unknown;
   #closing: Promise<void> | undefined;
+  readonly #closed = deferred();
 
   /**
    * Starts `count` workers.
    * @throws {Error} when a worker cannot be created (for example under the
    * permission model without `--allow-worker`); none is left running.
    */
-  constructor(options: WorkerPoolOptions, count = defaultWorkerCount()) {
-    this.#options = options;
+  constructor(count = defaultWorkerCount()) {
+    this.count = count;
     try {
       for (let index = 0; index < count; index += 1) this.#slots.push(this.#start());
     } catch (error) {
@@ -90,22 +87,27 @@ export class SmallFileWorkers {
   #start(): Slot {
     const { url, workerData } = deflateWorkerEntry();
     const worker = new Worker(url, { workerData });
-    worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     worker.on("message", (reply: { id: number }) => {
       const waiting = slot.pending.get(reply.id);
       slot.pending.delete(reply.id);
+      if (slot.pending.size === 0) worker.unref();
       waiting?.resolve(reply as never);
     });
     const fail = (error: unknown): void => {
       this.#failure ??= error;
       for (const waiting of slot.pending.values()) waiting.reject(error);
       slot.pending.clear();
+      worker.unref();
     };
     worker.on("error", fail);
     worker.on("exit", (code) => {
       if (this.#closing === undefined) fail(new Error(`ZIP worker exited unexpectedly with code ${code}`));
     });
+    // Referenced only while it owes an answer: an idle worker never keeps the
+    // process alive, a busy one keeps it alive until the build has its reply.
+    // (After the listeners: adding a "message" listener refs the port again.)
+    worker.unref();
     return slot;
   }
 
@@ -116,6 +118,7 @@ export class SmallFileWorkers {
     const slot = this.#slots.reduce((best, candidate) => (candidate.pending.size < best.pending.size ? candidate : best));
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
+      if (slot.pending.size === 0) slot.worker.ref();
       slot.pending.set(id, { resolve: resolve as (reply: never) => void, reject });
       slot.worker.postMessage({ ...message, id }, transfer);
     });
@@ -140,15 +143,14 @@ export class SmallFileWorkers {
   }
 
   /**
-   * Reads (and deflates) `files` in a worker.
+   * Reads (and deflates at `level`) `files` in a worker.
    * @returns One result per file, in order: a {@link SmallFileResult}, or the
    * error for that file (`JobStorageError` `INVALID_PATH` for a symbolic link,
    * otherwise an fs-like error with `code`).
    */
-  async run(files: WorkerFileJob[]): Promise<(SmallFileResult | Error)[]> {
+  async run(files: WorkerFileJob[], level: number): Promise<(SmallFileResult | Error)[]> {
     const sizes = Float64Array.from(files, (file) => file.sizeBytes);
     const store = Uint8Array.from(files, (file) => (file.store ? 1 : 0));
-    const { level } = this.#options;
     const reply = await this.#request<FilesReply>(
       { op: "files", paths: files.map((file) => file.absPath).join("\0"), sizes, store, level },
       [sizes.buffer, store.buffer],
@@ -172,6 +174,16 @@ export class SmallFileWorkers {
     });
   }
 
+  /** Whether a worker failed or exited, or `close()` was called: such a pool takes no more requests. */
+  get usable(): boolean {
+    return this.#failure === undefined && this.#closing === undefined;
+  }
+
+  /** Resolves once `close()` (by whoever called it) has terminated every worker. */
+  whenClosed(): Promise<void> {
+    return this.#closed.promise;
+  }
+
   /** Terminates every worker; pending requests are rejected. Idempotent: every call returns the same promise. */
   close(): Promise<void> {
     this.#closing ??= this.#terminate();
@@ -185,7 +197,14 @@ export class SmallFileWorkers {
       slot.pending.clear();
     }
     await Promise.all(this.#slots.map((slot) => slot.worker.terminate()));
+    this.#closed.resolve();
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((settle) => (resolve = settle));
+  return { promise, resolve };
 }
 
 /** An fs-like error (`code`, `syscall`, `errno`, `path`) from its wire form. */
