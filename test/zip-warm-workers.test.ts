@@ -72,6 +72,18 @@ describe("warm deflate workers", () => {
     again.release();
   });
 
+  it("lends to small jobs only a pool that is warm already, starting none", async () => {
+    const warm = lender(60_000);
+    expect(warm.borrowIfWarm(1)).toBeUndefined();
+    const started = warm.borrow(1);
+    started.release();
+    const small = warm.borrowIfWarm(1);
+    expect(small?.workers).toBe(started.workers);
+    small?.release();
+    await started.workers.close();
+    expect(warm.borrowIfWarm(1)).toBeUndefined();
+  });
+
   it("replaces a pool that can no longer be used", async () => {
     const warm = lender(60_000);
     const lease = warm.borrow(1);

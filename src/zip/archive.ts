@@ -51,6 +51,8 @@ const MAX_AHEAD_UNITS = 16;
 const BATCH_FILES = 256;
 /** ...and at most this many bytes (or one file). */
 const BATCH_BYTES = 512 * 1024;
+/** With workers, a small job is cut into at least two batches per worker (of at least this many bytes), so they all take part. */
+const MIN_WORKER_BATCH_BYTES = 32 * 1024;
 /** Large files sampled at once on the libuv pool. */
 const PREPARE_CONCURRENCY = 8;
 /**
@@ -143,8 +145,14 @@ async function writeEntries(zip: ZipFile, root: string, options: ResolvedZipOpti
   const tree = await readTree(root, signal);
   // Worker threads (when worth starting) also run the `lstat` calls: on the
   // thread pool, each is a thread hand-off that costs more than the call.
-  const workerCount = fast ? (options.workerThreads ?? (tree.files.length >= WORKERS_MIN_FILES ? defaultWorkerCount() : 0)) : 0;
-  const lease = workerCount > 0 && tree.files.length > 0 ? borrowWorkers(workerCount) : undefined;
+  const workerCount = fast && tree.files.length > 0 ? (options.workerThreads ?? defaultWorkerCount()) : 0;
+  // A small job starts no workers (that would cost more than the job), but uses them when they are warm.
+  const lease =
+    workerCount === 0
+      ? undefined
+      : options.workerThreads !== undefined || tree.files.length >= WORKERS_MIN_FILES
+        ? borrowWorkers(workerCount)
+        : warmWorkers.borrowIfWarm(workerCount);
   const workers = lease?.workers;
   // A few synchronous `lstat` calls cost less than their thread-pool round trips; many would block.
   const statMany =
@@ -177,7 +185,9 @@ async function writeItems(
   const deterministicMtime = new Date(1980, 0, 1); // local time: the DOS fields read 1980-01-01 00:00 in every zone
   const { deterministic, compressionLevel, onProgress } = options;
 
-  const units = toUnits(items);
+  const batchBytes =
+    workers === undefined ? BATCH_BYTES : Math.min(BATCH_BYTES, Math.max(MIN_WORKER_BATCH_BYTES, Math.ceil(totalBytes / (2 * workers.count))));
+  const units = toUnits(items, batchBytes);
   const limit = pLimit(PREPARE_CONCURRENCY);
   // Main-thread batches run one per turn of the event loop, never back to back.
   const inline = pLimit(1);
@@ -262,12 +272,12 @@ function borrowWorkers(count: number): WorkersLease | undefined {
 }
 
 /** Groups sorted items into units, keeping their order. */
-function toUnits(items: (FileItem | DirectoryItem)[]): Unit[] {
+function toUnits(items: (FileItem | DirectoryItem)[], batchBytes: number): Unit[] {
   const units: Unit[] = [];
   let batch: Extract<Unit, { kind: "small" }> | undefined;
   for (const item of items) {
     if (item.kind === "file" && item.sizeBytes < SMALL_FILE_BYTES) {
-      if (batch === undefined || batch.items.length >= BATCH_FILES || batch.costBytes + item.sizeBytes > BATCH_BYTES) {
+      if (batch === undefined || batch.items.length >= BATCH_FILES || batch.costBytes + item.sizeBytes > batchBytes) {
         batch = { kind: "small", items: [], costBytes: 0 };
         units.push(batch);
       }

@@ -69,6 +69,11 @@ export class WarmWorkers {
     };
   }
 
+  /** A lease on the warm pool of `count` workers, or `undefined` when none is warm (nothing is started). */
+  borrowIfWarm(count: number): WorkersLease | undefined {
+    return this.#pools.get(count)?.workers.usable === true ? this.borrow(count) : undefined;
+  }
+
   /** Terminates every warm pool (pending requests are rejected). */
   async close(): Promise<void> {
     await Promise.all([...this.#pools].map(([count, warm]) => this.#retire(count, warm)));
