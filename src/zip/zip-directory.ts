@@ -22,9 +22,9 @@ import type { ZipOptions, ZipResult } from "./types.js";
  *   including an abort through `options.signal`, the temporary file is removed.
  *   An existing `outFile` is replaced only on success.
  *
- * Files under 1 MiB are read, checksummed and deflated in parallel, by worker
- * threads when there are many (see `workerThreads`); larger files are
- * streamed. Memory stays bounded however large the files: at most 32 MiB of
+ * Files under 1 MiB are read, checksummed and deflated by worker threads when
+ * there are many (see `workerThreads`), otherwise on the main thread; larger
+ * files are streamed. Memory stays bounded however large the files: at most 32 MiB of
  * file data is read ahead, and yazl's output buffers at most 4 MiB.
  *
  * @param dir Directory to archive (it may itself be a symbolic link).
