@@ -25,7 +25,7 @@ async function manyFiles(count: number, sizeBytes?: number): Promise<{ root: str
   return { root, dir, outDir };
 }
 
-/** Small files on the libuv thread pool (0) or in worker threads. */
+/** Small files on the main thread (0) or in worker threads. */
 const THREADS = [
   { label: "main thread", workerThreads: 0 },
   { label: "2 worker threads", workerThreads: 2 },
