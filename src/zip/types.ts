@@ -27,7 +27,7 @@ export interface ZipOptions {
    * Worker threads that read, checksum and deflate files under 1 MiB, an
    * integer from 0 to 16. `0` does that work on the main thread, one batch
    * (at most 256 files or 512 KiB) per turn of the event loop. Workers are
-   * kept warm between builds (terminated after 10 s idle) and never keep the
+   * kept warm between builds (terminated after 30 s idle) and never keep the
    * process alive. Larger files are always streamed through yazl on the main
    * thread.
    * @default one per CPU, at most 4, when there are at least 128 files;

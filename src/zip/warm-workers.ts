@@ -10,8 +10,13 @@
  */
 import { SmallFileWorkers } from "./worker-pool.js";
 
-/** Idle time after which warm workers are terminated. @internal */
-export const WORKERS_IDLE_MS = 10_000;
+/**
+ * Idle time after which warm workers are terminated: long enough for a host
+ * completing a job every few seconds to never restart them; an idle worker
+ * costs memory (about 10 MiB), no CPU.
+ * @internal
+ */
+export const WORKERS_IDLE_MS = 30_000;
 
 /** A pool lent to one build; `release()` once, when the build is over. @internal */
 export interface WorkersLease {
