@@ -82,9 +82,9 @@ async function setup(): Promise<{ dir: string; outDir: string; contents: Map<str
   return { dir, outDir, contents };
 }
 
-// Small files are read and deflated by worker threads, or on the libuv thread pool with 0.
+// Small files are read and deflated by worker threads, or on the main thread with 0.
 describe.each([
-  { label: "thread pool", threads: { workerThreads: 0 } },
+  { label: "main thread", threads: { workerThreads: 0 } },
   { label: "2 worker threads", threads: { workerThreads: 2 } },
 ])("zipDirectory ($label)", ({ threads }) => {
   it("archives every regular file, dotfiles and empty ones included, sorted, and nothing else", async () => {

@@ -25,9 +25,9 @@ async function manyFiles(count: number, sizeBytes?: number): Promise<{ root: str
   return { root, dir, outDir };
 }
 
-/** Small files on the libuv thread pool (0) or in worker threads. */
+/** Small files on the main thread (0) or in worker threads. */
 const THREADS = [
-  { label: "thread pool", workerThreads: 0 },
+  { label: "main thread", workerThreads: 0 },
   { label: "2 worker threads", workerThreads: 2 },
 ];
 

@@ -19,7 +19,7 @@ vi.mock("node:worker_threads", async (importOriginal) => {
 });
 
 describe("where worker threads cannot be created", () => {
-  it("reads and deflates on the libuv thread pool instead", async () => {
+  it("reads and deflates on the main thread instead", async () => {
     const root = await zipTempDir();
     const dir = path.join(root, "project");
     await mkdir(dir);

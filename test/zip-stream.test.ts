@@ -32,7 +32,7 @@ function openFilesBelow(dir: string): number {
 
 describe("createZipStream", () => {
   it.each([
-    { label: "thread pool", workerThreads: 0 },
+    { label: "main thread", workerThreads: 0 },
     { label: "2 worker threads", workerThreads: 2 },
   ])("streams an archive the readers accept, with the expected entries and contents ($label)", async ({ workerThreads }) => {
     const root = await zipTempDir();

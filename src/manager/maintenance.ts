@@ -15,6 +15,7 @@ import path from "node:path";
 import pLimit from "p-limit";
 import { errnoCode, isJobStorageError } from "../errors.js";
 import { isValidJobId } from "../paths/validate.js";
+import { zipTempTarget } from "../zip/temp-name.js";
 import { transact, type StorageContext } from "./context.js";
 import { removeFile } from "./fs-utils.js";
 import type { FileRow, Intent } from "./index-db.js";
@@ -29,8 +30,6 @@ const HOUR_MS = 3_600_000;
 const LEFTOVER_AGE_MS = HOUR_MS;
 /** An owner lock's name: the owner's random UUID. */
 const OWNER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** A ZIP being written by zipDirectory: `<jobId>.zip.<random>.tmp`. */
-const ZIP_TEMP_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.zip\.[0-9a-f]+\.tmp$/;
 
 // ------------------------------------------------------------ settling
 
@@ -287,7 +286,8 @@ async function cleanupLeftovers(context: StorageContext, now: Date, dryRun: bool
   // directory with other content loses none of it.
   for (const entry of await fs.readdir(basePath, { withFileTypes: true })) {
     const full = path.join(basePath, entry.name);
-    if (entry.isFile() && ZIP_TEMP_NAME.test(entry.name)) {
+    const zipTarget = entry.isFile() ? zipTempTarget(entry.name) : undefined;
+    if (zipTarget !== undefined && zipTarget.endsWith(ZIP_SUFFIX) && isValidJobId(zipTarget.slice(0, -ZIP_SUFFIX.length))) {
       if (oldEnough(await mtimeOf(full, now), LEFTOVER_AGE_MS)) victims.push(full);
     } else if (entry.isFile() && entry.name.endsWith(ZIP_SUFFIX)) {
       const jobId = entry.name.slice(0, -ZIP_SUFFIX.length);

@@ -5,9 +5,11 @@
  * yazl strictly in sorted order:
  *
  * - small files (< 1 MiB) go in batches of consecutive entries to worker
- *   threads (see `worker-pool.ts`), or, for a few files or with
- *   `workerThreads: 0`, to the libuv thread pool: each is read whole,
- *   checksummed with the native `zlib.crc32` and deflated; yazl gets the
+ *   threads (see `worker-pool.ts`), or, for a small job or with
+ *   `workerThreads: 0`, are done on the main thread one batch at a time
+ *   (the event loop runs between batches): each is read whole, checksummed
+ *   with the native `zlib.crc32` and deflated, by the same synchronous
+ *   kernel either way (see `small-file.ts`); yazl gets the
  *   bytes with their CRC-32 (see `fast-zip-file.ts`): deflated, or the
  *   original, stored, when the type is already compressed, the data looks
  *   random (see `smallFileMayCompress`) or deflating saves less than 5 %;
@@ -21,34 +23,22 @@
  * @module
  */
 import { once } from "node:events";
-import { close, constants, open, read } from "node:fs";
 import { open as openHandle, type FileHandle } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
-import { crc32, deflateRaw } from "node:zlib";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import pLimit from "p-limit";
 import { ZipFile } from "yazl";
 import { JobStorageError } from "../errors.js";
-import {
-  SAMPLE_BYTES,
-  hasCompressedExtension,
-  sampleCompresses,
-  smallFileMayCompress,
-  worthDeflating,
-} from "./compressibility.js";
+import { SAMPLE_BYTES, hasCompressedExtension, sampleCompresses, smallFileMayCompress, startsWithShebang } from "./compressibility.js";
 import { FastZipFile, fastZipFileSupported } from "./fast-zip-file.js";
 import { parallelDeflate } from "./parallel-deflate.js";
 import type { ResolvedZipOptions } from "./options.js";
 import type { DirectoryItem, FileItem } from "./walk.js";
+import { READ_FLAGS, lstatFileSync, prepareSmallFileSync, symlinkError, type SmallFileResult } from "./small-file.js";
 import { readTree, statOnThreadPool, statTree } from "./walk.js";
-import { SmallFileWorkers, defaultWorkerCount, type WorkerFileJob, type WorkerFileResult } from "./worker-pool.js";
-
-const deflateRawAsync = promisify(deflateRaw);
-// Callback fs calls: about half the CPU of `fs/promises` file handles per small file.
-const openAsync = promisify(open);
-const readAsync = promisify(read);
-const closeAsync = promisify(close);
+import { warmWorkers, type WorkersLease } from "./warm-workers.js";
+import { defaultWorkerCount, type SmallFileWorkers, type WorkerFileJob } from "./worker-pool.js";
 
 const MIB = 1024 * 1024;
 /** Files below this size are read whole and deflated in parallel; larger ones are streamed. */
@@ -61,10 +51,16 @@ const MAX_AHEAD_UNITS = 16;
 const BATCH_FILES = 256;
 /** ...and at most this many bytes (or one file). */
 const BATCH_BYTES = 512 * 1024;
-/** Without worker threads: files read and deflated at once (the libuv pool has 4 threads by default). */
+/** With workers, a small job is cut into at least two batches per worker (of at least this many bytes), so they all take part. */
+const MIN_WORKER_BATCH_BYTES = 32 * 1024;
+/** Large files sampled at once on the libuv pool. */
 const PREPARE_CONCURRENCY = 8;
-/** Worker threads start when there are at least this many files (starting them costs some 50 ms). */
-const WORKERS_MIN_FILES = 128;
+/**
+ * Worker threads start when there are at least this many files; a smaller
+ * job is done on the main thread, where it takes a few milliseconds while
+ * starting the workers costs tens of milliseconds (see the README, "Performance").
+ */
+export const WORKERS_MIN_FILES = 128;
 /** The writer pauses while yazl's output holds more than this. */
 export const MAX_OUTPUT_BUFFER_BYTES = 4 * MIB;
 /**
@@ -75,9 +71,6 @@ export const MAX_OUTPUT_BUFFER_BYTES = 4 * MIB;
 const MIN_DEFLATE_BYTES = 64;
 /** Read size for streamed (large) files. */
 const STREAM_CHUNK_BYTES = MIB;
-
-/** `O_NOFOLLOW`: a file swapped for a symbolic link is refused; `O_NONBLOCK`: a FIFO cannot hang `open`. */
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 const FILE_MODE = 0o100644;
 const EXECUTABLE_MODE = 0o100755;
@@ -152,16 +145,28 @@ async function writeEntries(zip: ZipFile, root: string, options: ResolvedZipOpti
   const tree = await readTree(root, signal);
   // Worker threads (when worth starting) also run the `lstat` calls: on the
   // thread pool, each is a thread hand-off that costs more than the call.
-  const workerCount = fast ? (options.workerThreads ?? (tree.files.length >= WORKERS_MIN_FILES ? defaultWorkerCount() : 0)) : 0;
-  const workers = workerCount > 0 && tree.files.length > 0 ? startWorkers(options.compressionLevel, workerCount) : undefined;
-  const closeWorkers = (): void => void workers?.close();
-  signal.addEventListener("abort", closeWorkers, { once: true });
+  const workerCount = fast && tree.files.length > 0 ? (options.workerThreads ?? defaultWorkerCount()) : 0;
+  // A small job starts no workers (that would cost more than the job), but uses them when they are warm.
+  const lease =
+    workerCount === 0
+      ? undefined
+      : options.workerThreads !== undefined || tree.files.length >= WORKERS_MIN_FILES
+        ? borrowWorkers(workerCount)
+        : warmWorkers.borrowIfWarm(workerCount);
+  const workers = lease?.workers;
+  // A few synchronous `lstat` calls cost less than their thread-pool round trips; many would block.
+  const statMany =
+    workers !== undefined
+      ? (paths: string[]) => workers.stat(paths)
+      : tree.files.length < WORKERS_MIN_FILES
+        ? async (paths: string[]) => paths.map(lstatFileSync)
+        : (paths: string[]) => statOnThreadPool(paths);
   try {
-    const items = await statTree(tree, workers === undefined ? (paths) => statOnThreadPool(paths) : (paths) => workers.stat(paths), signal);
+    const items = await statTree(tree, statMany, signal);
     return await writeItems(zip, items, workers, options, signal);
   } finally {
-    signal.removeEventListener("abort", closeWorkers);
-    await workers?.close();
+    // Work already sent finishes in the background; the warm pool stays for the next build.
+    lease?.release();
   }
 }
 
@@ -180,8 +185,12 @@ async function writeItems(
   const deterministicMtime = new Date(1980, 0, 1); // local time: the DOS fields read 1980-01-01 00:00 in every zone
   const { deterministic, compressionLevel, onProgress } = options;
 
-  const units = toUnits(items);
+  const batchBytes =
+    workers === undefined ? BATCH_BYTES : Math.min(BATCH_BYTES, Math.max(MIN_WORKER_BATCH_BYTES, Math.ceil(totalBytes / (2 * workers.count))));
+  const units = toUnits(items, batchBytes);
   const limit = pLimit(PREPARE_CONCURRENCY);
+  // Main-thread batches run one per turn of the event loop, never back to back.
+  const inline = pLimit(1);
   const prepare = (unit: Unit): Promise<(PreparedEntry | Error)[]> => {
     switch (unit.kind) {
       case "directory":
@@ -190,9 +199,12 @@ async function writeItems(
         return limit(() => prepareLargeFile(unit.item, compressionLevel, signal)).then((entry) => [entry]);
       case "small":
         return workers === undefined
-          ? Promise.all(unit.items.map((item) => limit(() => prepareSmallFile(item, compressionLevel, fast, signal)).catch(asError)))
+          ? inline(async () => {
+              await nextTurn(undefined, { signal });
+              return unit.items.map((item) => prepareSmallFile(item, compressionLevel, fast));
+            })
           : workers
-              .run(unit.items.map((item) => toWorkerJob(item, compressionLevel)))
+              .run(unit.items.map((item) => toWorkerJob(item, compressionLevel)), compressionLevel)
               .then((results) => results.map((result, index) => fromWorkerResult(result, unit.items[index]!)));
     }
   };
@@ -222,8 +234,7 @@ async function writeItems(
   };
   for (fill(); ahead.length > 0; fill()) {
     const { unit, cost, prepared } = ahead.shift()!;
-    const results = await prepared;
-    signal.throwIfAborted();
+    const results = await untilAborted(prepared, signal);
     if (unit.kind === "directory") {
       const mtime = deterministic ? deterministicMtime : unit.item.mtime;
       zip.addEmptyDirectory(unit.item.name, { mtime, mode: DIRECTORY_MODE, forceDosTimestamp: deterministic });
@@ -251,22 +262,22 @@ async function writeItems(
   return entries;
 }
 
-/** Worker threads, or `undefined` (the thread pool does the work) where they cannot be created. */
-function startWorkers(level: number, count: number): SmallFileWorkers | undefined {
+/** Warm worker threads, or `undefined` (the main thread does the work) where they cannot be created. */
+function borrowWorkers(count: number): WorkersLease | undefined {
   try {
-    return new SmallFileWorkers({ level, flags: READ_FLAGS }, count);
+    return warmWorkers.borrow(count);
   } catch {
     return undefined;
   }
 }
 
 /** Groups sorted items into units, keeping their order. */
-function toUnits(items: (FileItem | DirectoryItem)[]): Unit[] {
+function toUnits(items: (FileItem | DirectoryItem)[], batchBytes: number): Unit[] {
   const units: Unit[] = [];
   let batch: Extract<Unit, { kind: "small" }> | undefined;
   for (const item of items) {
     if (item.kind === "file" && item.sizeBytes < SMALL_FILE_BYTES) {
-      if (batch === undefined || batch.items.length >= BATCH_FILES || batch.costBytes + item.sizeBytes > BATCH_BYTES) {
+      if (batch === undefined || batch.items.length >= BATCH_FILES || batch.costBytes + item.sizeBytes > batchBytes) {
         batch = { kind: "small", items: [], costBytes: 0 };
         units.push(batch);
       }
@@ -281,15 +292,15 @@ function toUnits(items: (FileItem | DirectoryItem)[]): Unit[] {
 }
 
 function toWorkerJob(item: FileItem, compressionLevel: number): WorkerFileJob {
-  return {
-    absPath: item.absPath,
-    name: item.name,
-    sizeBytes: item.sizeBytes,
-    store: compressionLevel === 0 || item.sizeBytes < MIN_DEFLATE_BYTES || hasCompressedExtension(item.name),
-  };
+  return { absPath: item.absPath, name: item.name, sizeBytes: item.sizeBytes, store: storeWithoutTrying(item, compressionLevel) };
 }
 
-function fromWorkerResult(result: WorkerFileResult | Error, item: FileItem): PreparedEntry | Error {
+/** Level 0, a type that is compressed already, or too small for deflate to win anything. */
+function storeWithoutTrying(item: FileItem, compressionLevel: number): boolean {
+  return compressionLevel === 0 || item.sizeBytes < MIN_DEFLATE_BYTES || hasCompressedExtension(item.name);
+}
+
+function fromWorkerResult(result: SmallFileResult | Error, item: FileItem): PreparedEntry | Error {
   if (result instanceof Error) return result;
   return {
     kind: "buffer",
@@ -299,10 +310,6 @@ function fromWorkerResult(result: WorkerFileResult | Error, item: FileItem): Pre
     sizeBytes: result.sizeBytes,
     executable: (item.mode & 0o111) !== 0 || result.shebang,
   };
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 interface EntryOptions {
@@ -417,54 +424,23 @@ async function prepareLargeFile(item: FileItem, compressionLevel: number, signal
   }
 }
 
-/** Reads a small file on the libuv thread pool, checksums it and deflates it (or decides to store it). */
-async function prepareSmallFile(item: FileItem, compressionLevel: number, fast: boolean, signal: AbortSignal): Promise<PreparedEntry> {
-  signal.throwIfAborted();
-  const data = await readSmallFile(item);
-  const base = {
-    kind: "buffer",
-    crc32: crc32(data),
-    sizeBytes: data.length,
-    executable: (item.mode & 0o111) !== 0 || startsWithShebang(data),
-  } as const;
-  if (compressionLevel === 0 || data.length < MIN_DEFLATE_BYTES || hasCompressedExtension(item.name)) return { ...base, data, method: "stored" };
-  if (!fast) {
-    // Plain yazl deflates by itself: only decide whether it should.
-    const compress = await sampleCompresses(data.subarray(0, SAMPLE_BYTES));
-    return { ...base, data, method: compress ? "deflate" : "stored" };
-  }
-  if (!(await smallFileMayCompress(data))) return { ...base, data, method: "stored" };
-  const deflated = await deflateRawAsync(data, { level: compressionLevel });
-  return worthDeflating(data.length, deflated.length) ? { ...base, data: deflated, method: "predeflated" } : { ...base, data, method: "stored" };
-}
-
 /**
- * Reads a small listed file whole: open, one read, close (the listed size
- * saves an `fstat`; a file that grew since is read to its end).
- * @throws {JobStorageError} `INVALID_PATH` when the file became a symbolic link.
- * @throws {NodeJS.ErrnoException} `ENOENT`, `EISDIR`, `EACCES`, ...
+ * Prepares a small file on the main thread with the workers' kernel. With a
+ * plain `ZipFile` (yazl deflates by itself) only the decision is made here.
  */
-async function readSmallFile(item: FileItem): Promise<Buffer> {
-  const fd = await openAsync(item.absPath, READ_FLAGS).catch((error: unknown) => {
-    throw symlinkError(item, error);
-  });
+function prepareSmallFile(item: FileItem, compressionLevel: number, fast: boolean): PreparedEntry | Error {
+  const store = storeWithoutTrying(item, compressionLevel);
+  let result: SmallFileResult;
   try {
-    // One byte more than listed, to notice growth without another call.
-    const buffer = Buffer.allocUnsafe(item.sizeBytes + 1);
-    const { bytesRead } = await readAsync(fd, buffer, 0, buffer.length, 0);
-    if (bytesRead <= item.sizeBytes) return buffer.subarray(0, bytesRead);
-    const chunks = [buffer];
-    let position = buffer.length;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(64 * 1024);
-      const { bytesRead: more } = await readAsync(fd, chunk, 0, chunk.length, position);
-      if (more === 0) return Buffer.concat(chunks);
-      chunks.push(chunk.subarray(0, more));
-      position += more;
-    }
-  } finally {
-    await closeAsync(fd);
+    result = prepareSmallFileSync({ absPath: item.absPath, sizeBytes: item.sizeBytes, store: store || !fast }, compressionLevel);
+  } catch (error) {
+    const failure = symlinkError(item.name, error);
+    return failure instanceof Error ? failure : new Error(String(failure));
   }
+  const executable = (item.mode & 0o111) !== 0 || result.shebang;
+  const base = { kind: "buffer", data: result.data, crc32: result.crc32, sizeBytes: result.sizeBytes, executable } as const;
+  if (fast) return { ...base, method: result.deflated ? "predeflated" : "stored" };
+  return { ...base, method: !store && smallFileMayCompress(result.data) ? "deflate" : "stored" };
 }
 
 /**
@@ -475,7 +451,7 @@ async function readSmallFile(item: FileItem): Promise<Buffer> {
  */
 async function openRegularFile(item: FileItem): Promise<FileHandle> {
   const handle = await openHandle(item.absPath, READ_FLAGS).catch((error: unknown) => {
-    throw symlinkError(item, error);
+    throw symlinkError(item.name, error);
   });
   const stats = await handle.stat().catch(async (error: unknown) => {
     await handle.close();
@@ -486,16 +462,6 @@ async function openRegularFile(item: FileItem): Promise<FileHandle> {
     throw new JobStorageError("INVALID_PATH", `"${item.name}" is no longer a regular file`, { path: item.name });
   }
   return handle;
-}
-
-/** `ELOOP` from an `O_NOFOLLOW` open means the file was swapped for a symbolic link. */
-function symlinkError(item: FileItem, error: unknown): unknown {
-  if ((error as NodeJS.ErrnoException | undefined)?.code !== "ELOOP") return error;
-  return new JobStorageError("INVALID_PATH", `"${item.name}" became a symbolic link while zipping`, { path: item.name, cause: error });
-}
-
-function startsWithShebang(data: Buffer): boolean {
-  return data.length >= 2 && data[0] === 0x23 && data[1] === 0x21; // "#!"
 }
 
 /** Waits while yazl's output buffers more than {@link MAX_OUTPUT_BUFFER_BYTES}. */

@@ -4,7 +4,7 @@
  * @module
  */
 import { promisify } from "node:util";
-import { deflateRaw } from "node:zlib";
+import { deflateRaw, deflateRawSync } from "node:zlib";
 
 const deflateRawAsync = promisify(deflateRaw);
 
@@ -107,24 +107,31 @@ export function byteEntropy(data: Uint8Array): number {
  * as much as on text and saves nothing). Its first 4 KiB are measured: below
  * 7 bits per byte (text, code, most binaries) it is deflated; from 7.9 (random,
  * encrypted or compressed data) it is stored; in between, a level-1 deflate
- * of those 4 KiB decides. Text and source code pay one byte histogram.
+ * of those 4 KiB decides (synchronous: 4 KiB take tens of microseconds, less
+ * than a thread-pool round trip). Text and source code pay one byte histogram.
  * @internal
  */
-export async function smallFileMayCompress(data: Buffer): Promise<boolean> {
+export function smallFileMayCompress(data: Buffer): boolean {
   if (data.length < MIN_PROBE_FILE_BYTES) return true;
   const entropy = byteEntropy(data.subarray(0, ENTROPY_PROBE_BYTES));
   if (entropy < HIGH_ENTROPY_BITS) return true;
   if (entropy >= RANDOM_ENTROPY_BITS) return false;
-  return sampleCompresses(data.subarray(0, PROBE_SAMPLE_BYTES));
+  const sample = data.subarray(0, PROBE_SAMPLE_BYTES);
+  return worthDeflating(sample.length, deflateRawSync(sample, { level: 1 }).length);
 }
 
 /**
- * Judges whether data starting with `sample` compresses: deflates the sample
- * at level 1 on the thread pool and compares sizes.
+ * Judges whether data starting with `sample` (of a large file) compresses:
+ * deflates the sample at level 1 on the thread pool and compares sizes.
  * @internal
  */
 export async function sampleCompresses(sample: Buffer): Promise<boolean> {
   if (sample.length === 0) return false;
   const deflated = await deflateRawAsync(sample, { level: 1 });
   return worthDeflating(sample.length, deflated.length);
+}
+
+/** Whether `data` starts with `#!` (a script: archived as executable). @internal */
+export function startsWithShebang(data: Uint8Array): boolean {
+  return data.length >= 2 && data[0] === 0x23 && data[1] === 0x21;
 }

@@ -33,9 +33,14 @@
  * pushes each new entry there, then may write its header synchronously).
  * Nothing global is changed: other `ZipFile`s in the process are untouched.
  *
- * {@link fastZipFileSupported} checks once per process, by building a small
- * archive and reading it back, that the installed yazl still behaves this way;
- * callers use a plain `ZipFile` (and let yazl checksum and deflate) when it does not.
+ * These are yazl's private members, so `package.json` pins yazl to exactly
+ * {@link YAZL_VERIFIED_VERSION}, and `test/zip-yazl-pin.test.ts` fails when
+ * the installed yazl is any other version: moving the pin means re-reading
+ * yazl's `index.js` against the members listed below. For hosts that override
+ * the pin, {@link fastZipFileSupported} still checks once per process, by
+ * building a small archive and reading it back, that the installed yazl
+ * behaves this way; callers use a plain `ZipFile` (and let yazl checksum and
+ * deflate) when it does not.
  *
  * @internal
  * @module
@@ -44,6 +49,16 @@ import { Readable, type PassThrough } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 import { ZipFile } from "yazl";
+
+/**
+ * The yazl version whose internals this module was checked against (its
+ * `index.js`: `ZipFile#entries`, `#outputStreamCursor`, `Entry#state`,
+ * `Entry.FILE_DATA_DONE`, `#setFileDataPumpFunction`, `#doFileDataPump`,
+ * `#getCompressionMethod`, `#getDataDescriptor`, `#crc32`, `#uncompressedSize`,
+ * `#compressedSize`). `package.json` pins exactly this version.
+ * @internal
+ */
+export const YAZL_VERIFIED_VERSION = "3.3.1";
 
 /** The members of yazl's private `Entry` that are read or replaced here. */
 interface YazlEntry {

@@ -25,11 +25,13 @@ export interface ZipOptions {
   compressionLevel?: number;
   /**
    * Worker threads that read, checksum and deflate files under 1 MiB, an
-   * integer from 0 to 16. `0` does that work on the libuv thread pool instead
-   * (slower: each file costs several thread hand-offs). Larger files are
-   * always streamed through yazl on the main thread.
-   * @default one per CPU, at most 4, when there are at least 128 such files
-   * (or 4 MiB of them), otherwise 0
+   * integer from 0 to 16. `0` does that work on the main thread, one batch
+   * (at most 256 files or 512 KiB) per turn of the event loop. Workers are
+   * kept warm between builds (terminated after 30 s idle) and never keep the
+   * process alive. Larger files are always streamed through yazl on the main
+   * thread.
+   * @default one per CPU, at most 4, when there are at least 128 files;
+   * below that, the warm workers if there are some (none is started), otherwise 0
    */
   workerThreads?: number;
   /** Called after each file entry; an exception thrown here fails the build. @default none */

@@ -1,8 +1,8 @@
 /**
  * Listing what goes into an archive, in two steps: `readTree` walks the
  * directories (one `readdir` each), then `statTree` gets each file's size,
- * mode and time through a caller-chosen `lstat` (the worker threads for many
- * files, the libuv thread pool for a few).
+ * mode and time through a caller-chosen `lstat` (the worker threads when
+ * there are some, synchronous calls for a small job, else the libuv thread pool).
  * @internal
  * @module
  */

@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { pipeline } from "node:stream/promises";
 import { startArchive } from "./archive.js";
 import { resolveZipOptions } from "./options.js";
+import { zipTempPath } from "./temp-name.js";
 import type { ZipOptions, ZipResult } from "./types.js";
 
 /**
@@ -17,14 +17,14 @@ import type { ZipOptions, ZipResult } from "./types.js";
  * - Already-compressed types (png, jpg, woff2, zip, gz, mp4, pdf, ...) and data
  *   that deflate would not shrink by 5 % are stored, everything else deflated.
  * - ZIP64 is used when needed (over 65,534 entries or 4 GiB).
- * - The archive is written to `${outFile}.<random>.tmp` beside `outFile` and
+ * - The archive is written to `${outFile}.<16 hex digits>.tmp` beside `outFile` and
  *   renamed into place, so `outFile` is complete or absent: on any failure,
  *   including an abort through `options.signal`, the temporary file is removed.
  *   An existing `outFile` is replaced only on success.
  *
- * Files under 1 MiB are read, checksummed and deflated in parallel, by worker
- * threads when there are many (see `workerThreads`); larger files are
- * streamed. Memory stays bounded however large the files: at most 32 MiB of
+ * Files under 1 MiB are read, checksummed and deflated by worker threads when
+ * there are many (see `workerThreads`), otherwise on the main thread; larger
+ * files are streamed. Memory stays bounded however large the files: at most 32 MiB of
  * file data is read ahead, and yazl's output buffers at most 4 MiB.
  *
  * @param dir Directory to archive (it may itself be a symbolic link).
@@ -47,7 +47,7 @@ import type { ZipOptions, ZipResult } from "./types.js";
 export async function zipDirectory(dir: string, outFile: string, options: ZipOptions = {}): Promise<ZipResult> {
   const resolved = resolveZipOptions(options);
   resolved.signal?.throwIfAborted();
-  const tempFile = `${outFile}.${randomBytes(8).toString("hex")}.tmp`;
+  const tempFile = zipTempPath(outFile);
   const run = startArchive(dir, resolved);
   // `wx`: never write into a file this call did not create. 1 MiB buffer: fewer, larger
   // writes (half the write time for thousands of small entries).
