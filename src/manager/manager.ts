@@ -92,6 +92,8 @@ export interface JobStorageSeams {
   openIndex?: (file: string, options: { fsync: boolean }) => JobIndex;
   /** Builds a job's ZIP. @default zipDirectory */
   zipBuilder?: ZipBuilder;
+  /** Runs once, after `close()` has closed the index (`createTestStorage` removes its base path here). */
+  afterClose?: () => Promise<void>;
 }
 
 function byPath(a: { path: string }, b: { path: string }): number {
@@ -129,6 +131,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   readonly #inFlight = new Set<Promise<unknown>>();
   #cleanup: Promise<CleanupResult> | undefined;
   #closing: Promise<void> | undefined;
+  #afterClose: (() => Promise<void>) | undefined;
 
   private constructor(options: ResolvedOptions, realBase: string, index: JobIndex, owners: OwnerRegistry, zipBuilder: ZipBuilder) {
     super();
@@ -175,6 +178,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       throw mapDiskFull(error);
     }
     const manager = new JobStorageManager(resolved, realBase, index, owners, seams.zipBuilder ?? zipDirectory);
+    manager.#afterClose = seams.afterClose;
     try {
       const adopted = await reconcile(manager.#context);
       if (index.openState !== "existing" && adopted > 0) {
@@ -662,6 +666,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       await this.#scheduler.stop();
       while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
       this.#shutdownIndex();
+      await this.#afterClose?.();
     })();
     return this.#closing;
   }

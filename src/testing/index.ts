@@ -23,12 +23,11 @@ export async function createTestStorage(
   options: Omit<JobStorageOptions, "basePath"> = {},
 ): Promise<JobStorageManager> {
   const basePath = await fs.mkdtemp(path.join(os.tmpdir(), "ephemeral-jobs-test-"));
-  const storage = await JobStorageManager.open({ scheduler: manualScheduler(), ...options, basePath });
-  const close = storage.close.bind(storage);
-  let removed: Promise<void> | undefined;
-  const closeAndRemove = (): Promise<void> =>
-    (removed ??= close().finally(() => fs.rm(basePath, { recursive: true, force: true })));
-  Object.defineProperty(storage, "close", { value: closeAndRemove });
-  Object.defineProperty(storage, Symbol.asyncDispose, { value: closeAndRemove });
-  return storage;
+  const remove = (): Promise<void> => fs.rm(basePath, { recursive: true, force: true });
+  try {
+    return await JobStorageManager.open({ scheduler: manualScheduler(), ...options, basePath }, { afterClose: remove });
+  } catch (error) {
+    await remove();
+    throw error;
+  }
 }

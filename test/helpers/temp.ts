@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach } from "vitest";
 import { JobStorageManager, manualScheduler, type JobStorageOptions } from "../../src/index.js";
+import { createTestStorage } from "../../src/testing/index.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -28,12 +29,16 @@ export function fakeClock(start = new Date("2026-01-01T00:00:00Z")): { now: () =
   };
 }
 
-/** A manager on a fresh base path with a manual scheduler, closed after the test. */
+/**
+ * A manager with a manual scheduler, closed after the test: on a fresh base path
+ * from `createTestStorage` (removed on close), or on `options.basePath`.
+ */
 export async function openStorage(
   options: JobStorageOptions = {},
 ): Promise<{ storage: JobStorageManager; basePath: string }> {
-  const basePath = options.basePath ?? (await tempDir());
-  const storage = await JobStorageManager.open({ scheduler: manualScheduler(), ...options, basePath });
+  const { basePath, ...rest } = options;
+  const storage =
+    basePath === undefined ? await createTestStorage(rest) : await JobStorageManager.open({ scheduler: manualScheduler(), ...rest, basePath });
   cleanups.push(() => storage.close());
-  return { storage, basePath };
+  return { storage, basePath: storage.basePath };
 }
