@@ -200,6 +200,37 @@ describe("ephemeral-jobs bin", () => {
     expect(await fs.readdir(outDir)).toEqual(["alice.zip"]); // no partial file left behind
   });
 
+  it("verify: OK and exit 0 while the files match the index; FAULT, the paths and exit 1 once they do not", async () => {
+    const ok = await cli(["verify", fx.complete.jobId, "--base-path", fx.basePath]);
+    expect(ok).toMatchObject({ code: 0, stderr: "" });
+    expect(ok.stdout).toBe(`OK: 3 files of ${fx.complete.jobId} match the index\n`);
+
+    const files = path.join(fx.basePath, fx.generating.jobId, "files");
+    await fs.writeFile(path.join(files, "src", "index.ts"), "export const a = 2;\n");
+    await fs.rm(path.join(files, "scripts", "run.sh"));
+    await fs.writeFile(path.join(files, "stray.txt"), "not written through the library");
+    const human = await cli(["verify", fx.generating.jobId, "--base-path", fx.basePath]);
+    expect(human.code).toBe(1);
+    expect(human.stdout.split("\n")).toEqual([
+      `FAULT: ${fx.generating.jobId}: 1 changed, 1 missing, 1 unknown to the index (2 checked)`,
+      "  changed     src/index.ts",
+      "  missing     scripts/run.sh",
+      "  unexpected  stray.txt",
+      "",
+    ]);
+    const json = await cli(["verify", fx.generating.jobId, "--json", "--base-path", fx.basePath]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({
+      jobId: fx.generating.jobId,
+      ok: false,
+      checked: 2,
+      mismatched: ["src/index.ts"],
+      missing: ["scripts/run.sh"],
+      unexpected: ["stray.txt"],
+    });
+    expectOneLineError(await cli(["verify", "no-such-job", "--base-path", fx.basePath]), 1, /JOB_NOT_FOUND/);
+  });
+
   it("zip copies a complete job's ZIP to ./<project>.zip by default", async () => {
     const cwd = await tempDir();
     const result = await cli(["zip", fx.complete.jobId, "--base-path", fx.basePath], { cwd });

@@ -140,6 +140,23 @@ export async function cleanupCommand(io: CliIo, common: CommonOptions, dryRun: b
   });
 }
 
+// ----------------------------------------------------------------- verify
+
+/** Re-hashes a job's files against the index. Resolves to exit code 1 when anything differs. */
+export async function verifyCommand(io: CliIo, common: CommonOptions, jobId: string): Promise<number> {
+  validateJobId(jobId);
+  await using storage = await openExistingStorage(io, common);
+  const result = await storage.verifyJob(jobId);
+  print(io, common, { jobId, ...result }, () => {
+    const head = result.ok
+      ? `OK: ${result.checked} files of ${jobId} match the index`
+      : `FAULT: ${jobId}: ${result.mismatched.length} changed, ${result.missing.length} missing, ${result.unexpected.length} unknown to the index (${result.checked} checked)`;
+    const list = (label: string, paths: string[]): string[] => paths.map((p) => `  ${label}  ${p}`);
+    return [head, ...list("changed   ", result.mismatched), ...list("missing   ", result.missing), ...list("unexpected", result.unexpected)].join("\n");
+  });
+  return result.ok ? 0 : 1;
+}
+
 // -------------------------------------------------------------------- zip
 
 /** What `zip --json` prints. */

@@ -5,7 +5,7 @@
 import fs from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { isJobStorageError } from "../errors.js";
-import { cleanupCommand, lsCommand, statsCommand, zipCommand, type CommonOptions } from "./commands.js";
+import { cleanupCommand, lsCommand, statsCommand, verifyCommand, zipCommand, type CommonOptions } from "./commands.js";
 import { demoCommand } from "./demo.js";
 import { oneLine } from "./format.js";
 import { UsageError, processIo, type CliIo } from "./io.js";
@@ -35,7 +35,8 @@ function parse(argv: readonly string[]) {
   }
 }
 
-async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
+/** Runs the command; resolves to its exit code when it sets one (`verify` finding a fault). */
+async function dispatch(argv: readonly string[], io: CliIo): Promise<number | void> {
   const { values, positionals, tokens } = parse(argv);
   const [command, ...rest] = positionals;
   if (values.version) {
@@ -76,6 +77,8 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
       return zipCommand(io, common, rest[0]!, values.out);
     case "demo":
       return demoCommand(io, common);
+    case "verify":
+      return verifyCommand(io, common, rest[0]!);
     default:
       // A command added to COMMANDS without a case here fails to compile.
       return command satisfies never;
@@ -94,8 +97,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
  */
 export async function run(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   try {
-    await dispatch(argv, io);
-    return EXIT_OK;
+    return (await dispatch(argv, io)) ?? EXIT_OK;
   } catch (error) {
     if (error instanceof UsageError) {
       // Without a known command, show them all (as git and npm do); otherwise one line.

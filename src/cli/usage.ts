@@ -65,6 +65,15 @@ export const COMMANDS = {
       "still generating is completed first, which builds the ZIP",
     ],
   },
+  verify: {
+    options: [],
+    positionals: ["jobId"],
+    synopsis: "verify <jobId>",
+    summary: [
+      "re-hash every file of a job against the index; exit 1 and",
+      "list what differs, is missing or is unknown to the index",
+    ],
+  },
   demo: {
     options: [],
     positionals: [],
