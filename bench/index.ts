@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { enableProfiling, exec, formatMachine, formatScenario, machineInfo, time, type BenchContext, type ScenarioResult, type Settings } from "./lib.js";
 import { cleanupScenario } from "./scenarios/cleanup.js";
 import { httpScenario } from "./scenarios/http.js";
+import { recoveryScenario } from "./scenarios/recovery.js";
 import { scaleScenario } from "./scenarios/scale.js";
 import { writesScenario } from "./scenarios/writes.js";
 import { zipScenario } from "./scenarios/zip.js";
@@ -28,6 +29,7 @@ import { DEFAULT_SEED } from "./data.js";
 
 const SCENARIOS = {
   writes: writesScenario,
+  recovery: recoveryScenario,
   http: httpScenario,
   zip: zipScenario,
   scale: scaleScenario,

@@ -161,40 +161,41 @@ describe("a writer killed in the middle of a batch commit", () => {
     const { storage } = await openStorage({ basePath });
     await storage.createJob({ projectName: "killed", jobId: "killed-job" });
     let leftIntents = 0;
-    for (let round = 0; round < 6; round += 1) {
-      const child = startChild("batch-writer", [basePath, "killed-job", String(round)]);
-      try {
-        await child.waitForLine("ready");
-        // The batch after "ready" is already under way; a few more let the kill land anywhere.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      } finally {
-        child.child.kill("SIGKILL");
-      }
-      expect((await child.exited).signal).toBe("SIGKILL");
-
-      // What the dead writer left: intents of an owner that is gone.
-      const peek = JobIndex.open(path.join(basePath, ".index", "jobs.db"), { fsync: false });
-      try {
+    const peek = JobIndex.open(path.join(basePath, ".index", "jobs.db"), { fsync: false });
+    try {
+      for (let round = 0; round < 6; round += 1) {
+        const child = startChild("batch-writer", [basePath, "killed-job", String(round)]);
+        try {
+          await child.waitForLine("ready");
+          // Wait for the event itself: the writer's intents committed (its renames are under way),
+          // watched from here without yielding, so the kill lands right after that commit.
+          const deadline = Date.now() + 10_000;
+          while (peek.foreignIntents("nobody", "killed-job").length === 0 && Date.now() < deadline);
+        } finally {
+          child.child.kill("SIGKILL");
+        }
+        expect((await child.exited).signal).toBe("SIGKILL");
+        // What the dead writer left: intents of an owner that is gone.
         leftIntents += peek.foreignIntents("nobody", "killed-job").length;
-      } finally {
-        peek.close();
-      }
 
-      // The live process writes the same job at once: no lock to wait for, intents settled first.
-      const content = makeContent(`src/part0/file0.ts@killed-job#parent-${round}`, 3000);
-      await storage.writeFile("killed-job", "src/part0/file0.ts", content);
-      const job = (await storage.getJob("killed-job"))!;
-      const disk = await readJobFromDisk(storage, "killed-job");
-      expect(disk.broken, `round ${round}`).toEqual([]);
-      expect({ filesCount: job.filesCount, totalSizeBytes: job.totalSizeBytes }, `round ${round}`).toEqual({
-        filesCount: disk.filesCount,
-        totalSizeBytes: disk.totalSizeBytes,
-      });
-      // The index's hash of every file is the hash of what is on disk.
-      for (const file of await storage.listFiles("killed-job")) {
-        expect(file.sha256, file.path).toBe(sha256(await storage.readFile("killed-job", file.path)));
+        // The live process writes the same job at once: no lock to wait for, intents settled first.
+        const content = makeContent(`src/part0/file0.ts@killed-job#parent-${round}`, 3000);
+        await storage.writeFile("killed-job", "src/part0/file0.ts", content);
+        const job = (await storage.getJob("killed-job"))!;
+        const disk = await readJobFromDisk(storage, "killed-job");
+        expect(disk.broken, `round ${round}`).toEqual([]);
+        expect({ filesCount: job.filesCount, totalSizeBytes: job.totalSizeBytes }, `round ${round}`).toEqual({
+          filesCount: disk.filesCount,
+          totalSizeBytes: disk.totalSizeBytes,
+        });
+        // The index's hash of every file is the hash of what is on disk.
+        for (const file of await storage.listFiles("killed-job")) {
+          expect(file.sha256, file.path).toBe(sha256(await storage.readFile("killed-job", file.path)));
+        }
+        expect(disk.tags.get("src/part0/file0.ts")).toBe(`src/part0/file0.ts@killed-job#parent-${round}`);
       }
-      expect(disk.tags.get("src/part0/file0.ts")).toBe(`src/part0/file0.ts@killed-job#parent-${round}`);
+    } finally {
+      peek.close();
     }
     // The kills did land in the middle of commits (not only between batches).
     expect(leftIntents).toBeGreaterThan(0);

@@ -445,7 +445,7 @@ describe("delete, stats and cleanup", () => {
     await storage.writeFile(jobId, "kept.txt", "kept");
     // Debris of a killed process: a temp file in the job, a half-built ZIP, a half-made job, a stray job dir.
     await fs.writeFile(path.join(basePath, jobId, "tmp", "dead.tmp"), "12345");
-    await fs.writeFile(path.join(basePath, `${jobId}.zip.abc.tmp`), "zip");
+    await fs.writeFile(path.join(basePath, `${jobId}.zip.0123456789abcdef.tmp`), "zip");
     await fs.mkdir(path.join(basePath, ".tmp", "new-123", "files"), { recursive: true });
     await fs.mkdir(path.join(basePath, "stray-dir", "files"), { recursive: true });
     // Things the library did not make are never touched, however old.

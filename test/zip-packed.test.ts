@@ -5,7 +5,7 @@
  * CommonJS host that `require()`s the package.
  */
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,8 +44,16 @@ describe("the packed package", () => {
     project = path.join(root, "host");
     await mkdir(project);
     await writeFile(path.join(project, "package.json"), JSON.stringify({ name: "host", private: true }));
-    // --offline: the dependencies come from the npm cache the repository was installed from.
-    await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", path.join(root, tarball)], project);
+    // The tarball unpacked as npm would install it; its dependencies linked from the repository's
+    // node_modules (no registry, and better-sqlite3's native module as the repository built it).
+    const installed = path.join(project, "node_modules", "ephemeral-jobs");
+    await mkdir(installed, { recursive: true });
+    await run("tar", ["-xzf", path.join(root, tarball), "-C", installed, "--strip-components=1"], project);
+    const manifest = JSON.parse(await readFile(path.join(installed, "package.json"), "utf8")) as { dependencies: Record<string, string> };
+    for (const dependency of Object.keys(manifest.dependencies)) {
+      await mkdir(path.dirname(path.join(project, "node_modules", dependency)), { recursive: true });
+      await symlink(path.join(REPO, "node_modules", dependency), path.join(project, "node_modules", dependency));
+    }
 
     tree = path.join(root, "tree");
     for (let index = 0; index < FILES; index += 1) {
@@ -88,5 +96,24 @@ describe("the packed package", () => {
     const sample = entries.find((entry) => entry.name === "dir3/file10.ts");
     expect(sample?.method).toBe(8);
     expect(sample?.data.toString()).toBe("export const value10 = 10;\n".repeat(20));
+  });
+
+  it("opens a JobStorageManager from the installed package: its index's native module loads, with require() too", async () => {
+    const basePath = path.join(root, "jobs");
+    const script =
+      `const { JobStorageManager, manualScheduler } = require("ephemeral-jobs");\n` +
+      `(async () => {\n` +
+      `  const storage = await JobStorageManager.open({ basePath: ${JSON.stringify(basePath)}, scheduler: manualScheduler() });\n` +
+      `  const { jobId } = await storage.createJob({ projectName: "packed" });\n` +
+      `  await storage.writeFiles(jobId, [{ path: "src/index.ts", content: "export {};\\n" }, { path: ".gitignore", content: "dist\\n" }]);\n` +
+      `  const job = await storage.completeJob(jobId);\n` +
+      `  await storage.close();\n` +
+      `  console.log(JSON.stringify({ jobId, filesCount: job.filesCount, zipReady: job.zipReady }));\n` +
+      `})().catch((error) => { console.error(error); process.exitCode = 1; });\n`;
+    await writeFile(path.join(project, "manager.cjs"), script);
+    const { stdout } = await run(process.execPath, ["manager.cjs"], project);
+    const result = JSON.parse(stdout) as { jobId: string; filesCount: number; zipReady: boolean };
+    expect(result).toMatchObject({ filesCount: 2, zipReady: true });
+    await unzipTest(path.join(basePath, `${result.jobId}.zip`));
   });
 });

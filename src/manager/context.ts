@@ -36,6 +36,8 @@ export interface StorageContext {
   layout(jobId: string): JobLayout;
   /** Changes to a job's files in flight in this process, so a ZIP build can wait for them. */
   readonly writesInFlight: Map<string, Set<Promise<unknown>>>;
+  /** Outcomes of writes already on disk, waiting to be recorded (see {@link deferOutcome}). */
+  readonly outcomes: { pending: (() => void)[]; timer: NodeJS.Timeout | undefined };
 }
 
 /** Tracks `work` as a change to `jobId`'s files in flight in this process. */
@@ -67,7 +69,38 @@ export function createContext(
     ...parts,
     layout: (jobId) => jobLayout(basePath, jobId),
     writesInFlight: new Map(),
+    outcomes: { pending: [], timer: undefined },
   };
+}
+
+/** How long an outcome may wait for the next transaction to carry it. */
+const OUTCOME_DELAY_MS = 2;
+
+/**
+ * Records the outcome of a write whose files are already in place: it goes
+ * into the next transaction of this process (a writer agent's next write
+ * carries it, so a sequential loop costs one transaction per file), or into
+ * one of its own within a few milliseconds. Nothing depends on it being
+ * recorded at once: the index already accounts for the file, and an intent
+ * left by a process killed meanwhile is settled from the disk.
+ */
+export function deferOutcome(context: StorageContext, outcome: () => void): void {
+  context.outcomes.pending.push(outcome);
+  context.outcomes.timer ??= setTimeout(() => {
+    context.outcomes.timer = undefined;
+    try {
+      transact(context, () => undefined);
+    } catch (error) {
+      // Left as intents, which the next open() or writer settles from the disk.
+      context.logger.warn({ err: error }, "could not record the outcome of writes");
+    }
+  }, OUTCOME_DELAY_MS);
+}
+
+/** Records every deferred outcome now (before close, and before a ZIP build reports completion). */
+export function flushOutcomes(context: StorageContext): void {
+  if (context.outcomes.pending.length === 0) return;
+  transact(context, () => undefined);
 }
 
 // ------------------------------------------------------ errors and checks
@@ -105,8 +138,20 @@ export function assertWritable(record: IndexedJob, now: Date): void {
 
 /** Runs one index transaction, with SQLite's "disk full" as `STORAGE_FULL`. */
 export function transact<T>(context: StorageContext, fn: () => T, details: { jobId?: string; path?: string } = {}): T {
+  const { outcomes } = context;
+  const carried = outcomes.pending;
   try {
-    return context.index.transaction(fn);
+    const result = context.index.transaction(() => {
+      // Deferred outcomes first, so the change feed keeps the order things happened in.
+      for (const outcome of carried) outcome();
+      return fn();
+    });
+    if (carried.length > 0 && outcomes.pending === carried) {
+      outcomes.pending = [];
+      if (outcomes.timer) clearTimeout(outcomes.timer);
+      outcomes.timer = undefined;
+    }
+    return result;
   } catch (error) {
     throw mapIndexError(error, details);
   }

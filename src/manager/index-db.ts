@@ -63,7 +63,6 @@ CREATE TABLE intents (
   from_path TEXT,
   tmp TEXT
 );
-CREATE INDEX intents_by_job ON intents (job_id);
 CREATE TABLE changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id TEXT NOT NULL,

@@ -35,6 +35,7 @@ import {
   assertNotExpired,
   assertWritable,
   createContext,
+  flushOutcomes,
   invalidInput,
   requireJob,
   trackWrite,
@@ -693,6 +694,12 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
 
   #shutdownIndex(): void {
     const { index, owners } = this.#context;
+    try {
+      flushOutcomes(this.#context);
+    } catch (error) {
+      this.#logger.warn({ err: error }, "could not record the outcome of writes before closing");
+    }
+    if (this.#context.outcomes.timer) clearTimeout(this.#context.outcomes.timer);
     try {
       index.transaction(() => index.releaseZipBuilds(owners.id));
     } catch (error) {

@@ -12,9 +12,8 @@ import pLimit from "p-limit";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { validateJobPath } from "../paths/validate.js";
 import type { FileContent, FileInput } from "../schemas.js";
-import { assertWritable, requireJob, trackWrite, transact, type StorageContext } from "./context.js";
+import { assertWritable, deferOutcome, requireJob, trackWrite, transact, type StorageContext } from "./context.js";
 import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
-import { mapIndexError } from "./index-db.js";
 import { prepareTarget, sha256, tempName } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
 import type { WriteFilesEntryResult } from "./types.js";
@@ -30,6 +29,8 @@ interface StagedWrite {
   target: string;
   /** Inode of the staged file: after the rename it tells whether the target is still ours. */
   ino: number;
+  /** Its mtime, which the rename keeps. */
+  mtimeMs: number;
   intent?: number;
 }
 
@@ -110,8 +111,8 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
           const target = await prepareTarget(layout.files, realFiles, jobId, file.path, checkedParents);
           await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
           if (file.mode === 0o755) await fs.chmod(tmp, 0o755); // the umask must not take the x bits
-          const { ino } = fsSync.lstatSync(tmp);
-          staged.push({ index: file.index, path: file.path, size: file.data.byteLength, mode: file.mode, sha256: file.sha256, tmp, target, ino });
+          const { ino, mtimeMs } = fsSync.lstatSync(tmp);
+          staged.push({ index: file.index, path: file.path, size: file.data.byteLength, mode: file.mode, sha256: file.sha256, tmp, target, ino, mtimeMs });
         } catch (error) {
           await removeFile(tmp).catch(() => {});
           if (isJobStorageError(error)) errors.set(file.index, error);
@@ -164,7 +165,6 @@ function account(context: StorageContext, jobId: string, staged: StagedWrite[], 
   assertWritable(record, context.now());
   let total = record.totalSizeBytes;
   const accepted: StagedWrite[] = [];
-  const nowMs = context.now().getTime();
   for (const item of staged) {
     const previous = index.getFile(jobId, item.path);
     const next = total - (previous?.size ?? 0) + item.size;
@@ -180,7 +180,7 @@ function account(context: StorageContext, jobId: string, staged: StagedWrite[], 
       continue;
     }
     total = next;
-    index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: nowMs, sha256: item.sha256 });
+    index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: item.mtimeMs, sha256: item.sha256 });
     index.adjustCounts(jobId, previous ? 0 : 1, item.size - (previous?.size ?? 0));
     item.intent = index.addIntent({ owner: owners.id, jobId, kind: "file", path: item.path, fromPath: undefined, tmp: item.tmp });
     accepted.push(item);
@@ -218,20 +218,14 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
   // A write that did not land: its row goes back to whatever the disk holds.
   if (failed.size > 0) await settlePaths(context, jobId, [...new Set([...failed].map((item) => item.path))]);
   const at = context.now().toISOString();
-  const record = (): void => {
+  deferOutcome(context, () => {
     for (const item of accepted) {
       if (item.intent !== undefined) context.index.removeIntent(item.intent);
       if (failed.has(item)) continue;
       confirm(context, jobId, item);
       context.index.addChange({ jobId, type: "file:written", path: item.path, size: item.size, sha256: item.sha256, at });
     }
-  };
-  try {
-    context.index.transaction(record);
-  } catch (error) {
-    // The files are in place; the intents stay and are settled from the disk later.
-    context.logger.error({ err: mapIndexError(error, { jobId }), jobId }, "could not record the outcome of a write");
-  }
+  });
   if (unexpected !== undefined) throw unexpected;
 }
 
@@ -240,16 +234,18 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
  * first: the inode tells. Then the row gets the file's real mtime.
  */
 function confirm(context: StorageContext, jobId: string, item: StagedWrite): void {
-  let stat: fsSync.Stats;
+  let stat: fsSync.Stats | undefined;
   try {
     stat = fsSync.lstatSync(item.target);
   } catch (error) {
-    // Deleted (by a deleteFile in another process) since it landed: the row goes too.
-    if (errnoCode(error) === "ENOENT") return dropRow(context, jobId, item.path);
-    throw error;
+    // Gone (a deleteFile in another process since it landed, or the job removed): the row goes too.
+    // Never thrown: this runs inside whatever transaction carries it.
+    if (errnoCode(error) !== "ENOENT") context.logger.warn({ err: error, jobId }, "could not look at a written file");
   }
+  if (!stat) return dropRow(context, jobId, item.path);
   if (stat.ino !== item.ino) return; // another write replaced it; its own outcome records it
   const current = context.index.getFile(jobId, item.path);
+  if (current?.sha256 === item.sha256 && current.mode === item.mode) return; // the usual case: as accounted
   context.index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: stat.mtimeMs, sha256: item.sha256 });
   context.index.adjustCounts(jobId, current ? 0 : 1, item.size - (current?.size ?? 0));
 }
