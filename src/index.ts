@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export { JobStorageManager, type JobStorageSeams } from "./manager/manager.js";
+export type { ZipBuilder } from "./manager/context.js";
 export type {
   CleanupOptions,
   CleanupResult,

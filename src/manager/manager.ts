@@ -89,7 +89,11 @@ const MIB = 1024 * 1024;
  * {@link JobStorageManager.open} beside the options, never through them.
  */
 export interface JobStorageSeams {
-  /** Opens the index database of a base path. @default better-sqlite3 at `<basePath>/.index/jobs.db` */
+  /**
+   * Opens the index database of a base path (tests wrap or replace it).
+   * @default better-sqlite3 at `<basePath>/.index/jobs.db`
+   * @internal
+   */
   openIndex?: (file: string, options: { fsync: boolean }) => JobIndex;
   /** Builds a job's ZIP. @default zipDirectory */
   zipBuilder?: ZipBuilder;
