@@ -189,6 +189,8 @@ async function copyWithProgress(
     // The temporary file is in the destination directory, so the rename never
     // crosses file systems (no EXDEV when --out is on another mount than the base path).
     await pipeline(source, counter, createWriteStream(partial, { flags: "wx" }));
+    // A plain rename, not fs-extra's move: with overwrite, move removes the older FILE
+    // first, which would leave a moment with no FILE at all.
     await fs.rename(partial, out);
   } catch (error) {
     await fs.rm(partial, { force: true });

@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import fse from "fs-extra";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { requireJob, transact, type StorageContext } from "./context.js";
 import { mapDiskFull, writeFileDurable } from "./fs-utils.js";
@@ -48,7 +49,7 @@ export async function createJobRecord(context: StorageContext, record: Omit<JobR
     await writeFileDurable(staged.record, text, { durable: context.options.fsync });
     await fs.rename(staging, context.layout(jobId).dir);
   } catch (error) {
-    await fs.rm(staging, { recursive: true, force: true });
+    await fse.remove(staging);
     transact(context, () => index.deleteJob(jobId));
     const code = errnoCode(error);
     if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR" || code === "EISDIR") throw exists();

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
+import fse from "fs-extra";
 import pLimit from "p-limit";
 import { errnoCode, isJobStorageError } from "../errors.js";
 import { isValidJobId } from "../paths/validate.js";
@@ -234,11 +235,11 @@ export async function removeJob(
     forget();
   } catch (error) {
     if (!isJobStorageError(error, "STORAGE_FULL")) throw error;
-    if (moved) await fs.rm(trash, { recursive: true, force: true });
+    if (moved) await fse.remove(trash);
     moved = false;
     forget();
   }
-  if (moved) await fs.rm(trash, { recursive: true, force: true });
+  if (moved) await fse.remove(trash);
   return true;
 }
 
@@ -317,7 +318,7 @@ async function cleanupLeftovers(context: StorageContext, now: Date, dryRun: bool
   for (const victim of victims) {
     signal?.throwIfAborted();
     freed += await treeSize(victim);
-    if (!dryRun) await fs.rm(victim, { recursive: true, force: true });
+    if (!dryRun) await fse.remove(victim);
   }
   if (!dryRun && keptZips.length > 0) {
     transact(context, () => {
