@@ -45,7 +45,7 @@ export async function cleanupScenario(ctx: BenchContext): Promise<ScenarioResult
         createdAt: new Date(t0 - HOUR_MS).toISOString(),
         expiresAt: new Date(t0 + 47 * HOUR_MS).toISOString(),
       };
-      cloneJob(dir, record, templateFiles, listing, "copy");
+      cloneJob(dir, record, template.rows, templateFiles, listing, "copy");
       ids.push(record.jobId);
     }
     return ids;

@@ -99,7 +99,7 @@ export async function zipScenario(ctx: BenchContext): Promise<ScenarioResult[]> 
       let clones = 0;
       const cloneTemplate = (): string => {
         const jobId = benchJobId(`zip${set.name}`, (clones += 1));
-        cloneJob(basePath, { ...template, jobId }, templateFiles, listing, "link");
+        cloneJob(basePath, { ...template, jobId }, template.rows, templateFiles, listing, "link");
         return jobId;
       };
 
