@@ -116,9 +116,27 @@ async function ensureParent(filesRoot: string, realFilesRoot: string, parentRela
     if (code === "ENOTDIR" || code === "ELOOP") throw new BlockedParent(code, { cause: error });
     if (code !== "ENOENT") throw error;
   }
-  // Slow path: create each missing segment, checking every one with lstat.
-  let current = filesRoot;
-  for (const segment of parentRelative === "." ? [] : parentRelative.split("/")) {
+  // Slow path: from the deepest directory that exists (checked like the fast path), create
+  // each missing segment. mkdir never follows a link, and a segment that appeared meanwhile
+  // (EEXIST) is checked with lstat; one this call made is a directory by construction.
+  const segments = parentRelative === "." ? [] : parentRelative.split("/");
+  let existing = 0;
+  for (let depth = segments.length - 1; depth > 0; depth -= 1) {
+    try {
+      const real = fsSync.realpathSync.native(path.join(filesRoot, ...segments.slice(0, depth)));
+      if (!isPathInsideDirectory(real, realFilesRoot)) throw new BlockedParent("outside");
+      if (!fsSync.statSync(real).isDirectory()) throw new BlockedParent("not a directory");
+      existing = depth;
+      break;
+    } catch (error) {
+      if (error instanceof BlockedParent) throw error;
+      const code = errnoCode(error);
+      if (code === "ENOTDIR" || code === "ELOOP") throw new BlockedParent(code, { cause: error });
+      if (code !== "ENOENT") throw error;
+    }
+  }
+  let current = path.join(filesRoot, ...segments.slice(0, existing));
+  for (const segment of segments.slice(existing)) {
     current = path.join(current, segment);
     try {
       await fs.mkdir(current);
@@ -126,8 +144,8 @@ async function ensureParent(filesRoot: string, realFilesRoot: string, parentRela
       const code = errnoCode(error);
       if (code === "ENOTDIR") throw new BlockedParent(code, { cause: error });
       if (code !== "EEXIST") throw error;
+      if (!fsSync.lstatSync(current).isDirectory()) throw new BlockedParent("not a directory");
     }
-    if (!(await fs.lstat(current)).isDirectory()) throw new BlockedParent("not a directory");
   }
 }
 
