@@ -376,6 +376,11 @@ export class JobIndex {
     return this.#db.transaction(fn).immediate();
   }
 
+  /** Runs `fn`'s reads as one read transaction: one snapshot, its locks taken once. */
+  read<T>(fn: () => T): T {
+    return this.#db.transaction(fn).deferred();
+  }
+
   /** Changes whenever another connection commits: a cheap, disk-free "did anything change?". */
   dataVersion(): number {
     return this.#db.pragma("data_version", { simple: true }) as number;

@@ -52,10 +52,6 @@ export function writeBatch(context: StorageContext, jobId: string, files: FileIn
 
 async function runBatch(context: StorageContext, jobId: string, files: FileInput[]): Promise<BatchOutcome> {
   const { index, options } = context;
-  // Fail fast, before any content is staged; the transaction below checks again.
-  assertWritable(requireJob(context, jobId), context.now());
-  await settleForeignIntents(context, jobId);
-
   const layout = context.layout(jobId);
   const realFiles = context.realFiles(jobId);
   const results: WriteFilesEntryResult[] = [];
@@ -89,11 +85,22 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
     prepared.push({ index: position, path: relative, data, sha256: sha256(data), mode: file.executable ? 0o755 : 0o644 });
   });
 
-  // Identical content at the same path is left as it is: no rewrite, no new mtime.
+  // One read of the index before anything is staged: fail fast on the job's state (the
+  // transaction below checks again), see whether a dead writer left intents, and find the
+  // identical rewrites (same content at the same path: left as it is, no new mtime).
+  const { foreign, unchanged } = index.read(() => {
+    assertWritable(requireJob(context, jobId), context.now());
+    const same = new Set<number>();
+    for (const file of prepared) {
+      if (paths.get(file.path) !== 1) continue;
+      const known = index.getFile(jobId, file.path);
+      if (known?.sha256 === file.sha256 && known.mode === file.mode) same.add(file.index);
+    }
+    return { foreign: index.foreignIntents(context.owners.id, jobId).length > 0, unchanged: same };
+  });
+  if (foreign) await settleForeignIntents(context, jobId);
   const toStage = prepared.filter((file) => {
-    if (paths.get(file.path) !== 1) return true;
-    const known = index.getFile(jobId, file.path);
-    if (!known || known.sha256 !== file.sha256 || known.mode !== file.mode) return true;
+    if (!unchanged.has(file.index)) return true;
     results[file.index] = { path: file.path, success: true, size: file.data.byteLength, unchanged: true };
     return false;
   });
