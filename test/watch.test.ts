@@ -62,6 +62,16 @@ describe("watch", () => {
     expect((await collect(storage.watch(jobId))).map((change) => change.seq)).toEqual(seqs);
   });
 
+  it("sees a commit made while its consumer is busy between two next() calls", async () => {
+    const { storage } = await openStorage();
+    const { jobId } = await storage.createJob({ projectName: "busy consumer" });
+    const iterator = storage.watch(jobId)[Symbol.asyncIterator]();
+    expect((await iterator.next()).value).toMatchObject({ type: "job:status", status: "generating" });
+    await storage.writeFile(jobId, "a.txt", "a"); // committed while nothing waits
+    expect((await iterator.next()).value).toMatchObject({ type: "file:written", path: "a.txt" });
+    await iterator.return?.();
+  });
+
   it("resumes after `since` with no change lost and none repeated", async () => {
     const { storage } = await openStorage();
     const { jobId } = await storage.createJob({ projectName: "resumed" });

@@ -32,11 +32,16 @@ function isTerminal(row: ChangeRow): boolean {
   return row.type === "job:status" && (row.status === "complete" || row.status === "failed");
 }
 
+/** Where the index's commit counters stood: another process's commits, and this one's. */
+interface Mark {
+  version: number;
+  local: number;
+}
+
 export class ChangeFeed {
   readonly #context: StorageContext;
-  readonly #wakers = new Set<() => void>();
+  readonly #waiters = new Map<() => void, Mark>();
   #timer: NodeJS.Timeout | undefined;
-  #seen = { version: -1, local: -1 };
   #closed = false;
 
   constructor(context: StorageContext) {
@@ -49,6 +54,9 @@ export class ChangeFeed {
     let seq = since;
     for (;;) {
       if (this.#closed || signal?.aborted) return;
+      // Taken before the query: a commit that lands after it, even while the consumer is busy
+      // between two next() calls, is then seen by the wait below.
+      const mark = this.#mark();
       const rows = index.changesSince(jobId, seq, PAGE);
       for (const row of rows) {
         seq = row.seq;
@@ -62,31 +70,37 @@ export class ChangeFeed {
       // whose status change is not in the feed yet is still writing it: wait for it.)
       if (!job || isExpired(job, this.#context.now())) return;
       if ((job.status === "failed" || job.status === "complete") && index.hasTerminalChange(jobId, seq)) return;
-      await this.#nextCommit(signal);
+      await this.#nextCommit(mark, signal);
     }
   }
 
-  /** Resolves at the next commit to the index (any process), or when `signal` aborts. */
-  #nextCommit(signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = (): void => {
-        this.#wakers.delete(wake);
-        signal?.removeEventListener("abort", wake);
-        if (this.#wakers.size === 0) this.#stop();
-        resolve();
-      };
-      this.#wakers.add(wake);
-      signal?.addEventListener("abort", wake, { once: true });
-      this.#start();
-    });
+  #mark(): Mark {
+    let version: number;
+    try {
+      version = this.#context.index.dataVersion();
+    } catch {
+      version = -2; // the index is closing: every waiter wakes, and ends
+    }
+    return { version, local: this.#context.index.localChanges };
   }
 
-  #start(): void {
-    if (this.#timer) return;
-    this.#seen = { version: this.#context.index.dataVersion(), local: this.#context.index.localChanges };
-    // Referenced: a process that waits on a watch stays alive, as with fs.watch; it stops
-    // the moment nothing waits, so a process that aborts its watch exits on its own.
-    this.#timer = setInterval(() => this.#poll(), POLL_MS);
+  /** Resolves once the index has moved past `mark` (any process), or when `signal` aborts. */
+  #nextCommit(mark: Mark, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const now = this.#mark();
+      if (this.#closed || now.version !== mark.version || now.local !== mark.local) return resolve();
+      const wake = (): void => {
+        this.#waiters.delete(wake);
+        signal?.removeEventListener("abort", wake);
+        if (this.#waiters.size === 0) this.#stop();
+        resolve();
+      };
+      this.#waiters.set(wake, mark);
+      signal?.addEventListener("abort", wake, { once: true });
+      // Referenced: a process that waits on a watch stays alive, as with fs.watch; it stops
+      // the moment nothing waits, so a process that aborts its watch exits on its own.
+      this.#timer ??= setInterval(() => this.#poll(), POLL_MS);
+    });
   }
 
   #stop(): void {
@@ -95,22 +109,16 @@ export class ChangeFeed {
   }
 
   #poll(): void {
-    let version: number;
-    try {
-      version = this.#context.index.dataVersion();
-    } catch {
-      version = -2; // the index is closing: wake everyone, they end
+    const now = this.#mark();
+    for (const [wake, mark] of [...this.#waiters]) {
+      if (now.version !== mark.version || now.local !== mark.local) wake();
     }
-    const local = this.#context.index.localChanges;
-    if (version === this.#seen.version && local === this.#seen.local) return;
-    this.#seen = { version, local };
-    for (const wake of [...this.#wakers]) wake();
   }
 
   /** Ends every watcher (the manager is closing). */
   close(): void {
     this.#closed = true;
-    for (const wake of [...this.#wakers]) wake();
+    for (const wake of [...this.#waiters.keys()]) wake();
     this.#stop();
   }
 }
