@@ -67,8 +67,9 @@ describe("watch", () => {
     const { jobId } = await storage.createJob({ projectName: "busy consumer" });
     const iterator = storage.watch(jobId)[Symbol.asyncIterator]();
     expect((await iterator.next()).value).toMatchObject({ type: "job:status", status: "generating" });
-    await storage.writeFile(jobId, "a.txt", "a"); // committed while nothing waits
-    expect((await iterator.next()).value).toMatchObject({ type: "file:written", path: "a.txt" });
+    // Its change is committed before writePlan resolves, while nothing waits on the watch.
+    await storage.writePlan(jobId, { tasks: [] });
+    expect((await iterator.next()).value).toMatchObject({ type: "plan:written" });
     await iterator.return?.();
   });
 
