@@ -658,18 +658,23 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     if (matched.admin === true && auth.admin !== true) throw new HttpError("FORBIDDEN", "This route needs an admin");
     const jobId = matched.rawJobId === undefined ? "" : await visibleJobId(matched.rawJobId, auth);
     const filePath = matched.rawFilePath === undefined ? "" : decodeOnce(matched.rawFilePath, "INVALID_PATH");
-    const response = await action({ request, url, auth, jobId, filePath });
-    if (method !== "HEAD") return response;
+    return action({ request, url, auth, jobId, filePath });
+  }
+
+  /** HEAD answers GET's status and headers (an error's too) with no body. */
+  async function withoutBody(response: Response): Promise<Response> {
     await response.body?.cancel().catch(() => {});
     return new Response(null, { status: response.status, headers: response.headers });
   }
 
   const handler = async (request: Request): Promise<Response> => {
+    let response: Response;
     try {
-      return await handle(request);
+      response = await handle(request);
     } catch (error) {
-      return toErrorResponse(error, request);
+      response = toErrorResponse(error, request);
     }
+    return request.method.toUpperCase() === "HEAD" ? withoutBody(response) : response;
   };
   return Object.assign(handler, { prefix }) as JobsHandler;
 }
