@@ -267,10 +267,14 @@ function toFileInput(file: FileBody): FileInput {
  * | `POST /{id}/plan` (`GET` reads it) | `{ success }` |
  * | `POST /{id}/files` `{ path, content, executable?, encoding? }` | `{ success, path, size }` |
  * | `POST /{id}/files/batch` `[...]` or `{ files: [...] }` | `{ total, success, failed, results }` |
- * | `GET /{id}/files` | `{ job_id, files, count }` |
- * | `GET /{id}/files/{path}` (`DELETE` removes it) | `{ path, content }` |
+ * | `POST /{id}/files/move` `{ from, to, overwrite? }` | `{ from, path, size, sha256, overwritten }` |
+ * | `GET /{id}/files?prefix=` | `{ job_id, files, count }` (each file with its `sha256`) |
+ * | `GET /{id}/files/{path}` (`DELETE` removes it) | `{ path, content }`, with a strong `ETag` (304 on `If-None-Match`) |
+ * | `HEAD /{id}/files/{path}` | the file's `Content-Length`, `ETag`, `Last-Modified`, no body |
+ * | `GET /{id}/progress` | `{ planned_files, written_files, percent, missing, unplanned, tasks }` |
+ * | `GET /{id}/events` | Server-Sent Events, one per change, `id:` = `seq` (`Last-Event-ID` / `?since=` resume) |
  * | `POST /{id}/complete` | `{ success, status, message, download_url }` |
- * | `GET /{id}/download` | the ZIP |
+ * | `GET /{id}/download` | the ZIP, with a strong `ETag` (304), `Range` (206, 416) and `If-Range` |
  * | `POST /{id}/fail?error_message=` | `{ success, status }` |
  * | `POST /{id}/extend` `{ ttl_hours }` | the job |
  * | `GET /` | `{ jobs, count }` (the caller's jobs) |
@@ -279,9 +283,9 @@ function toFileInput(file: FileBody): FileInput {
  * Errors answer `{ error: { code, message } }`: 400 for `INVALID_*` and bad
  * JSON, 401 when `authorize` throws, 403 for an admin route without admin,
  * 404 for a missing job, file or route (and for another user's job), 405,
- * 409 for `JOB_EXISTS`, `INVALID_STATE`, `ZIP_NOT_READY`, 410 for
+ * 409 for `JOB_EXISTS`, `FILE_EXISTS`, `INVALID_STATE`, `ZIP_NOT_READY`, 410 for
  * `JOB_EXPIRED`, 413 for `FILE_TOO_LARGE`, `PROJECT_TOO_LARGE` and oversized
- * bodies, 415 for a non-JSON body, 507 for `STORAGE_FULL`, and 500 with a
+ * bodies, 415 for a non-JSON body, 416 for `RANGE_NOT_SATISFIABLE`, 507 for `STORAGE_FULL`, and 500 with a
  * generic message for anything else (passed to `onError`). A file path in a
  * URL is percent-decoded exactly once before validation.
  *
