@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it, vi } from "vitest";
 import yauzl from "yauzl";
 import { JOB_STORAGE_ERROR_CODES, JobStorageError, type JobStorageErrorCode, type JobStorageManager } from "../src/index.js";
@@ -13,6 +14,7 @@ import { fakeClock, openStorage } from "./helpers/temp.js";
 const ORIGIN = "http://jobs.test";
 const PREFIX = "/api/v1/jobs";
 type Json = Record<string, unknown>;
+const sha256 = (content: string | Buffer): string => createHash("sha256").update(content).digest("hex");
 
 /** Users by bearer token. */
 const USERS: Record<string, JobsAuth> = {
@@ -113,6 +115,7 @@ describe("POST /create", () => {
       expires_at: "2026-01-03T00:00:00.000Z",
       zip_ready: false,
       zip_size_bytes: null,
+      zip_sha256: null,
       download_url: null,
       s3_url: null,
       error_message: null,
@@ -341,9 +344,9 @@ describe("plan and files", () => {
     expect(body).toEqual({
       job_id: "j1",
       files: [
-        { path: ".gitignore", name: ".gitignore", size: 13, modified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
-        { path: "plan.json", name: "plan.json", size: 2, modified: expect.any(String) },
-        { path: "src/App.tsx", name: "App.tsx", size: 5, modified: expect.any(String) },
+        { path: ".gitignore", name: ".gitignore", size: 13, modified: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), sha256: sha256("node_modules\n") },
+        { path: "plan.json", name: "plan.json", size: 2, modified: expect.any(String), sha256: sha256("{}") },
+        { path: "src/App.tsx", name: "App.tsx", size: 5, modified: expect.any(String), sha256: sha256("12345") },
       ],
       count: 3,
     });

@@ -4,6 +4,9 @@
  * Next.js route handlers, Hono, Bun or Deno, and through `toNodeHandler` in
  * Express, Connect and `node:http`.
  */
+import { createHash } from "node:crypto";
+import fs from "node:fs/promises";
+import type { Readable } from "node:stream";
 import type { ZodType } from "zod";
 import { JobStorageError, isJobStorageError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -22,6 +25,7 @@ import {
 } from "../schemas.js";
 import { contentDisposition } from "../headers/content-disposition.js";
 import { readJsonBody } from "./body.js";
+import { decideRange, ifNoneMatchHits, strongEtag } from "./conditional.js";
 import { HttpError, errorResponse, jsonResponse, statusForErrorCode } from "./responses.js";
 import {
   CreateJobBodySchema,
@@ -29,6 +33,7 @@ import {
   FailJobBodySchema,
   FileBatchBodySchema,
   FileBodySchema,
+  MoveFileBodySchema,
   PlanBodySchema,
   type FileBody,
 } from "./schemas.js";
@@ -36,9 +41,13 @@ import {
   serializeCleanup,
   serializeFile,
   serializeJob,
+  serializeMove,
+  serializeProgress,
   serializeStats,
+  serializeWriteFile,
   serializeWriteFiles,
 } from "./serialize.js";
+import { sseResponse } from "./sse.js";
 import { toWebStream } from "./streams.js";
 
 const KIB = 1024;
@@ -48,6 +57,10 @@ const DEFAULT_MAX_FILE_SIZE_BYTES = 10 * MIB;
 const DEFAULT_MAX_PROJECT_SIZE_BYTES = 100 * MIB;
 /** Bodies of routes that carry no file content (create, fail, extend). */
 const SMALL_BODY_BYTES = 64 * KIB;
+/** Interval of the `: keep-alive` comment on `GET /{id}/events`. */
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** Conditional reads are revalidated every time, and never kept by shared caches. */
+const REVALIDATE = "private, no-cache";
 /** First path segments that are routes, so no job may be created under these ids. */
 const RESERVED_JOB_IDS = new Set(["create", "admin"]);
 
@@ -76,6 +89,10 @@ export type JobsStorage = Pick<
   | "readFile"
   | "deleteFile"
   | "listFiles"
+  | "moveFile"
+  | "statFile"
+  | "getProgress"
+  | "watch"
   | "completeJob"
   | "failJob"
   | "extendJob"
@@ -114,6 +131,12 @@ export interface JobsHandlerOptions {
   onError?: (error: unknown, request: Request) => void;
   /** Where unexpected errors are logged (pino-compatible). @default silent */
   logger?: Pick<Logger, "error">;
+  /**
+   * Interval, in ms, of the `: keep-alive` comment on `GET /{id}/events`, which keeps proxies
+   * from closing an idle stream.
+   * @default 15000
+   */
+  heartbeatMs?: number;
 }
 
 /** The handler {@link createJobsHandler} returns; `prefix` tells adapters which URLs it serves. */
@@ -122,7 +145,7 @@ export type JobsHandler = ((request: Request) => Promise<Response>) & {
   readonly prefix: string;
 };
 
-type Method = "GET" | "POST" | "DELETE";
+type Method = "GET" | "HEAD" | "POST" | "DELETE";
 type Action = (context: Context) => Promise<Response>;
 type Routes = Partial<Record<Method, Action>>;
 
@@ -159,10 +182,10 @@ function normalizePrefix(prefix: unknown): string {
   return encoded.replace(/\/+$/, "");
 }
 
-function positiveIntegerOption(name: string, value: unknown): number | undefined {
+function positiveIntegerOption(name: string, value: unknown, unit = "bytes"): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
-    throw invalidOption(`option "${name}" must be a positive integer number of bytes, got ${String(value)}`);
+    throw invalidOption(`option "${name}" must be a positive integer number of ${unit}, got ${String(value)}`);
   }
   return value;
 }
@@ -182,6 +205,25 @@ function decodeOnce(raw: string, code: "INVALID_JOB_ID" | "INVALID_PATH"): strin
   } catch {
     throw new JobStorageError(code, `Malformed percent-encoding in the URL: ${JSON.stringify(raw.slice(0, 80))}`);
   }
+}
+
+/**
+ * Where `GET /{id}/events` resumes: the `Last-Event-ID` header (what a
+ * reconnecting EventSource sends, so it wins), else `?since=`, else 0.
+ */
+function parseSince(request: Request, url: URL): number {
+  const header = request.headers.get("last-event-id");
+  const [name, raw] = header !== null && header.trim() !== "" ? ["Last-Event-ID", header.trim()] : ["since", url.searchParams.get("since")];
+  if (raw === null || raw === "") return 0;
+  if (!/^\d{1,15}$/.test(raw)) {
+    throw new JobStorageError("INVALID_INPUT", `${name} must be a non-negative integer (a change's seq), got ${JSON.stringify(raw.slice(0, 40))}`);
+  }
+  return Number(raw);
+}
+
+/** 304 with the tag the client already holds. */
+function notModified(etag: string): Response {
+  return new Response(null, { status: 304, headers: { etag, "cache-control": REVALIDATE } });
 }
 
 function parseBoolean(url: URL, name: string): boolean {
@@ -272,6 +314,7 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
   const authorize = options.authorize ?? defaultAuthorize;
   const maxBody = positiveIntegerOption("maxBodyBytes", options.maxBodyBytes);
   const maxBatchBody = positiveIntegerOption("maxBatchBodyBytes", options.maxBatchBodyBytes);
+  const heartbeatMs = positiveIntegerOption("heartbeatMs", options.heartbeatMs, "milliseconds") ?? DEFAULT_HEARTBEAT_MS;
   const maxFileSize = typeof storage.maxFileSizeBytes === "number" ? storage.maxFileSizeBytes : DEFAULT_MAX_FILE_SIZE_BYTES;
   const maxProjectSize =
     typeof storage.maxProjectSizeBytes === "number" ? storage.maxProjectSizeBytes : DEFAULT_MAX_PROJECT_SIZE_BYTES;
@@ -344,7 +387,7 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     const body = parseBody(FileBodySchema, await readJsonBody(request, fileBodyLimit), "file");
     const file = parseBody(FileInputSchema, toFileInput(body), "file");
     const result = await storage.writeFile(jobId, file.path, file.content, { executable: file.executable === true });
-    return jsonResponse({ success: true, path: result.path, size: result.size });
+    return jsonResponse(serializeWriteFile(result));
   };
 
   const writeFiles: Action = async ({ request, jobId }) => {
@@ -354,20 +397,64 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     return jsonResponse(serializeWriteFiles(await storage.writeFiles(jobId, files)));
   };
 
-  const listFiles: Action = async ({ jobId }) => {
-    const files = await storage.listFiles(jobId);
+  const listFiles: Action = async ({ url, jobId }) => {
+    const prefix = url.searchParams.get("prefix");
+    const files = await storage.listFiles(jobId, prefix === null || prefix === "" ? {} : { prefix });
     return jsonResponse({ job_id: jobId, files: files.map(serializeFile), count: files.length });
   };
 
-  const readFile: Action = async ({ url, jobId, filePath }) => {
+  /** The file's index entry, or `FILE_NOT_FOUND`. */
+  async function statOrThrow(jobId: string, path: string) {
+    const stat = await storage.statFile(jobId, path);
+    if (!stat) throw new JobStorageError("FILE_NOT_FOUND", `File "${path}" not found in job "${jobId}"`, { jobId, path });
+    return stat;
+  }
+
+  const readFile: Action = async ({ request, url, jobId, filePath }) => {
     const encoding = url.searchParams.get("encoding") ?? "utf8";
     if (encoding !== "utf8" && encoding !== "utf-8" && encoding !== "base64") {
       throw new JobStorageError("INVALID_INPUT", "Query parameter encoding must be utf8 or base64");
     }
     const path = validateJobPath(filePath);
+    const stat = await statOrThrow(jobId, path);
+    if (ifNoneMatchHits(request, strongEtag(stat.sha256))) return notModified(strongEtag(stat.sha256));
     const content = await storage.readFile(jobId, path);
-    if (encoding === "base64") return jsonResponse({ path, content: content.toString("base64"), encoding });
-    return jsonResponse({ path, content: content.toString("utf8") });
+    // The tag of the bytes actually sent, so a rewrite between the stat and the read cannot mislabel them.
+    const etag = strongEtag(createHash("sha256").update(content).digest("hex"));
+    const headers = { etag, "last-modified": stat.modified.toUTCString(), "cache-control": REVALIDATE };
+    if (encoding === "base64") return jsonResponse({ path, content: content.toString("base64"), encoding }, 200, headers);
+    return jsonResponse({ path, content: content.toString("utf8") }, 200, headers);
+  };
+
+  /** `HEAD /{id}/files/{path}`: the file itself (its size, not that of GET's JSON), from the index. */
+  const headFile: Action = async ({ request, jobId, filePath }) => {
+    const stat = await statOrThrow(jobId, validateJobPath(filePath));
+    const etag = strongEtag(stat.sha256);
+    if (ifNoneMatchHits(request, etag)) return notModified(etag);
+    return new Response(null, {
+      status: 200,
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(stat.size),
+        etag,
+        "last-modified": stat.modified.toUTCString(),
+        "cache-control": REVALIDATE,
+        "x-content-type-options": "nosniff",
+      },
+    });
+  };
+
+  const moveFile: Action = async ({ request, jobId }) => {
+    const body = parseBody(MoveFileBodySchema, await readJsonBody(request, smallBodyLimit), "move");
+    const result = await storage.moveFile(jobId, body.from, body.to, { overwrite: body.overwrite === true });
+    return jsonResponse(serializeMove(result));
+  };
+
+  const progress: Action = async ({ jobId }) => jsonResponse(serializeProgress(await storage.getProgress(jobId)));
+
+  const events: Action = async ({ request, url, jobId }) => {
+    const since = parseSince(request, url);
+    return sseResponse((signal) => storage.watch(jobId, { since, signal }), { signal: request.signal, heartbeatMs });
   };
 
   const deleteFile: Action = async ({ jobId, filePath }) => {
@@ -400,24 +487,59 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     return jsonResponse(jobJson(await storage.extendJob(jobId, body.ttl_hours)));
   };
 
+  /**
+   * The ZIP, whole (200), one byte range of it (206, `Range`, honoured when `If-Range` is absent or
+   * still matches), 304 for a matching `If-None-Match`, or 416. Always streamed from disk.
+   */
   const download: Action = async ({ request, jobId }) => {
     const zip = await storage.openZip(jobId);
-    const stream = zip.stream;
+    let stream: Readable = zip.stream;
+    let status = 200;
+    let length = zip.size;
+    const headers: Record<string, string> = {
+      "content-type": "application/zip",
+      "content-disposition": contentDisposition(zip.fileName),
+      "accept-ranges": "bytes",
+      "cache-control": REVALIDATE,
+      "x-content-type-options": "nosniff",
+    };
+    try {
+      // Read after openZip, which may have just built the ZIP and so set its hash.
+      const sha256 = (await storage.getJob(jobId))?.zipSha256;
+      const etag = sha256 === undefined ? undefined : strongEtag(sha256);
+      if (etag !== undefined) headers.etag = etag;
+      if (etag !== undefined && ifNoneMatchHits(request, etag)) {
+        zip.stream.destroy();
+        return new Response(null, { status: 304, headers: { etag, "accept-ranges": "bytes", "cache-control": REVALIDATE } });
+      }
+      const range = decideRange(request, zip.size, etag);
+      if (range.kind === "unsatisfiable") {
+        zip.stream.destroy();
+        return errorResponse("RANGE_NOT_SATISFIABLE", `The ZIP has ${zip.size} bytes; the requested range is outside it`, {
+          "content-range": `bytes */${zip.size}`,
+          "accept-ranges": "bytes",
+        });
+      }
+      if (range.kind === "partial") {
+        // A handle of its own, positioned at the range, so nothing before it is read.
+        const handle = await fs.open(zip.path, "r");
+        stream = handle.createReadStream({ start: range.start, end: range.end });
+        zip.stream.destroy();
+        status = 206;
+        length = range.end - range.start + 1;
+        headers["content-range"] = `bytes ${range.start}-${range.end}/${zip.size}`;
+      }
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    }
+    headers["content-length"] = String(length);
     // A client that goes away stops the read (the body is cancelled too, but not every runtime does it).
     const onAbort = (): void => void stream.destroy();
     if (request.signal.aborted) onAbort();
     else request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => request.signal.removeEventListener("abort", onAbort));
-    return new Response(toWebStream(stream), {
-      status: 200,
-      headers: {
-        "content-type": "application/zip",
-        "content-length": String(zip.size),
-        "content-disposition": contentDisposition(zip.fileName),
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-      },
-    });
+    return new Response(toWebStream(stream), { status, headers });
   };
 
   const stats: Action = async () => jsonResponse(serializeStats(await storage.getStats()));
@@ -447,6 +569,8 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
       const routes: Record<string, Routes> = {
         plan: { GET: readPlan, POST: writePlan },
         files: { GET: listFiles, POST: writeFile },
+        progress: { GET: progress },
+        events: { GET: events },
         complete: { POST: completeJob },
         download: { GET: download },
         fail: { POST: failJob },
@@ -456,8 +580,11 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     }
     if (second !== "files") return undefined;
     const rawFilePath = parts.slice(2).join("/");
-    if (rawFilePath === "batch") return { routes: { POST: writeFiles, GET: readFile, DELETE: deleteFile }, rawJobId, rawFilePath };
-    return { routes: { GET: readFile, DELETE: deleteFile }, rawJobId, rawFilePath };
+    const fileRoutes: Routes = { GET: readFile, HEAD: headFile, DELETE: deleteFile };
+    // `batch` and `move` are POST routes; a file of that name is still read and deleted here.
+    if (rawFilePath === "batch") return { routes: { POST: writeFiles, ...fileRoutes }, rawJobId, rawFilePath };
+    if (rawFilePath === "move") return { routes: { POST: moveFile, ...fileRoutes }, rawJobId, rawFilePath };
+    return { routes: fileRoutes, rawJobId, rawFilePath };
   }
 
   function jobNotFound(jobId: string): JobStorageError {
@@ -521,9 +648,9 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     const matched = match(pathname.slice(prefix.length));
     if (!matched) throw new HttpError("ROUTE_NOT_FOUND", "No such route");
     const method = request.method.toUpperCase();
-    const action = matched.routes[(method === "HEAD" ? "GET" : method) as Method];
+    const action = matched.routes[method as Method] ?? (method === "HEAD" ? matched.routes.GET : undefined);
     if (!action) {
-      const allow = Object.keys(matched.routes);
+      const allow = Object.keys(matched.routes).filter((name) => name !== "HEAD");
       if (allow.includes("GET")) allow.push("HEAD");
       throw new HttpError("METHOD_NOT_ALLOWED", `Method ${method} is not allowed here`, { allow: allow.join(", ") });
     }
@@ -531,18 +658,23 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     if (matched.admin === true && auth.admin !== true) throw new HttpError("FORBIDDEN", "This route needs an admin");
     const jobId = matched.rawJobId === undefined ? "" : await visibleJobId(matched.rawJobId, auth);
     const filePath = matched.rawFilePath === undefined ? "" : decodeOnce(matched.rawFilePath, "INVALID_PATH");
-    const response = await action({ request, url, auth, jobId, filePath });
-    if (method !== "HEAD") return response;
+    return action({ request, url, auth, jobId, filePath });
+  }
+
+  /** HEAD answers GET's status and headers (an error's too) with no body. */
+  async function withoutBody(response: Response): Promise<Response> {
     await response.body?.cancel().catch(() => {});
     return new Response(null, { status: response.status, headers: response.headers });
   }
 
   const handler = async (request: Request): Promise<Response> => {
+    let response: Response;
     try {
-      return await handle(request);
+      response = await handle(request);
     } catch (error) {
-      return toErrorResponse(error, request);
+      response = toErrorResponse(error, request);
     }
+    return request.method.toUpperCase() === "HEAD" ? withoutBody(response) : response;
   };
   return Object.assign(handler, { prefix }) as JobsHandler;
 }

@@ -14,6 +14,7 @@ export type HttpOnlyErrorCode =
   | "METHOD_NOT_ALLOWED"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "PAYLOAD_TOO_LARGE"
+  | "RANGE_NOT_SATISFIABLE"
   | "INTERNAL_ERROR";
 
 /** Every `error.code` the REST API can answer. */
@@ -47,6 +48,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<HttpErrorCode, number>> = Obje
   PROJECT_TOO_LARGE: 413,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
   INTERNAL_ERROR: 500,
   STORAGE_FULL: 507,
 });

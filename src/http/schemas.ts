@@ -51,3 +51,12 @@ export const FailJobBodySchema = z.object({ error_message: z.string() });
 
 /** Body of `POST /{id}/extend`: `{ ttl_hours }`. */
 export const ExtendJobBodySchema = z.object({ ttl_hours: z.number() });
+
+/** Body of `POST /{id}/files/move`: `{ from, to, overwrite? }`. */
+export const MoveFileBodySchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  overwrite: z.boolean().nullish(),
+});
+/** Body of `POST /{id}/files/move`. */
+export type MoveFileBody = z.infer<typeof MoveFileBodySchema>;

@@ -5,8 +5,13 @@
 import type {
   CleanupResult,
   FileInfo,
+  JobChange,
+  JobChangeType,
   JobMetadata,
+  JobProgress,
+  MoveFileResult,
   StorageStats,
+  WriteFileResult,
   WriteFilesEntryResult,
   WriteFilesResult,
 } from "../manager/types.js";
@@ -33,6 +38,8 @@ export interface JobJson {
   expires_at: string;
   zip_ready: boolean;
   zip_size_bytes: number | null;
+  /** SHA-256 of the ZIP (hex), the download's `ETag`; `null` until the ZIP is ready. */
+  zip_sha256: string | null;
   /** `null` until the ZIP is ready. */
   download_url: string | null;
   s3_url: string | null;
@@ -57,6 +64,7 @@ export function serializeJob(job: JobMetadata, fallbackDownloadUrl?: string): Jo
     expires_at: job.expiresAt,
     zip_ready: job.zipReady,
     zip_size_bytes: job.zipSizeBytes ?? null,
+    zip_sha256: job.zipSha256 ?? null,
     download_url: job.downloadUrl ?? (job.zipReady ? (fallbackDownloadUrl ?? null) : null),
     s3_url: job.s3Url ?? null,
     error_message: job.errorMessage ?? null,
@@ -70,10 +78,83 @@ export interface FileJson {
   size: number;
   /** ISO 8601. */
   modified: string;
+  /** SHA-256 of the content, hex (the file's `ETag`). */
+  sha256: string;
 }
 
 export function serializeFile(file: FileInfo): FileJson {
-  return { path: file.path, name: file.name, size: file.size, modified: file.modified.toISOString() };
+  return { path: file.path, name: file.name, size: file.size, modified: file.modified.toISOString(), sha256: file.sha256 };
+}
+
+/** The answer of `POST /{id}/files`. */
+export interface WriteFileJson {
+  success: true;
+  path: string;
+  size: number;
+  /** Present (`true`) only when the path already held exactly this content: nothing was rewritten. */
+  unchanged?: true;
+}
+
+export function serializeWriteFile(result: WriteFileResult): WriteFileJson {
+  const json: WriteFileJson = { success: true, path: result.path, size: result.size };
+  if (result.unchanged === true) json.unchanged = true;
+  return json;
+}
+
+/** The answer of `POST /{id}/files/move`. */
+export interface MoveFileJson {
+  from: string;
+  path: string;
+  size: number;
+  sha256: string;
+  overwritten: boolean;
+}
+
+export function serializeMove(result: MoveFileResult): MoveFileJson {
+  return { from: result.from, path: result.path, size: result.size, sha256: result.sha256, overwritten: result.overwritten };
+}
+
+/** The answer of `GET /{id}/progress`. */
+export interface ProgressJson {
+  planned_files: number;
+  written_files: number;
+  percent: number;
+  missing: string[];
+  unplanned: string[];
+  tasks: { name: string; planned: number; written: number; missing: string[] }[];
+}
+
+export function serializeProgress(progress: JobProgress): ProgressJson {
+  return {
+    planned_files: progress.plannedFiles,
+    written_files: progress.writtenFiles,
+    percent: progress.percent,
+    missing: [...progress.missing],
+    unplanned: [...progress.unplanned],
+    tasks: progress.tasks.map((task) => ({ name: task.name, planned: task.planned, written: task.written, missing: [...task.missing] })),
+  };
+}
+
+/** The `data:` of one `GET /{id}/events` message (the field names are one word: the same as `watch`'s). */
+export interface ChangeJson {
+  seq: number;
+  type: JobChangeType;
+  path?: string;
+  from?: string;
+  size?: number;
+  sha256?: string;
+  status?: JobStatus;
+  at: string;
+}
+
+export function serializeChange(change: JobChange): ChangeJson {
+  const json: ChangeJson = { seq: change.seq, type: change.type, at: change.at };
+  if (change.path !== undefined) json.path = change.path;
+  if (change.from !== undefined) json.from = change.from;
+  if (change.size !== undefined) json.size = change.size;
+  if (change.sha256 !== undefined) json.sha256 = change.sha256;
+  if (change.status !== undefined) json.status = change.status;
+  return json;
 }
 
 /** One entry of a batch result. */
@@ -81,6 +162,8 @@ export interface WriteFilesEntryJson {
   path: string;
   success: boolean;
   size?: number;
+  /** Present (`true`) only when the path already held exactly this content. */
+  unchanged?: true;
   error?: { code: string; message: string };
 }
 
@@ -95,6 +178,7 @@ export interface WriteFilesJson {
 function serializeEntry(entry: WriteFilesEntryResult): WriteFilesEntryJson {
   const json: WriteFilesEntryJson = { path: entry.path, success: entry.success };
   if (entry.size !== undefined) json.size = entry.size;
+  if (entry.unchanged === true) json.unchanged = true;
   if (entry.error !== undefined) json.error = { code: entry.error.code, message: entry.error.message };
   return json;
 }
