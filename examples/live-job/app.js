@@ -10,8 +10,8 @@
  * Requests carry no `Authorization` header (EventSource cannot send one): the
  * host authenticates the page by its same-origin session cookie.
  *
- * `document.body.dataset.state` says where the page is ("loading", "live",
- * "reconnecting", "complete", "failed", "error", "jobs"), for people and tests.
+ * `document.body.dataset.state` says where the page is ("loading",
+ * "connecting", "live" (the event stream is open), "reconnecting", "complete", "failed", "error", "jobs"), for people and tests.
  */
 
 const API = "/api/v1/jobs";
@@ -149,7 +149,7 @@ async function showJob(jobId) {
   element("project").textContent = job.project_name;
   document.title = `${job.project_name} · live job`;
   element("job").hidden = false;
-  setState("live");
+  setState("connecting");
 
   const updateProgress = progressUpdater(jobRoute);
   void updateProgress();
@@ -158,9 +158,7 @@ async function showJob(jobId) {
   // connection EventSource reconnects by itself with Last-Event-ID, so nothing is
   // seen twice; it must be closed at the terminal status, or it would reconnect forever.
   const events = new EventSource(`${API}${jobRoute}/events`);
-  events.onopen = () => {
-    if (document.body.dataset.state === "reconnecting") setState("live");
-  };
+  events.onopen = () => setState("live"); // on the first connection and after a reconnect
   events.onerror = () => {
     if (events.readyState === EventSource.CONNECTING) setState("reconnecting");
     else if (events.readyState === EventSource.CLOSED && document.body.dataset.state !== "complete") {

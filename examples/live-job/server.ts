@@ -1,5 +1,5 @@
 /**
- * The host of the live page: serves `index.html`, `app.js` and `style.css`
+ * The host of the live page: serves `index.html`, `app.js`, `style.css` and `favicon.svg`
  * from this folder and mounts the REST API of `ephemeral-jobs/http` at
  * /api/v1/jobs, on one `node:http` server.
  *
@@ -28,6 +28,7 @@ const PAGE_FILES: Record<string, { file: string; type: string }> = {
   "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
   "/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
   "/style.css": { file: "style.css", type: "text/css; charset=utf-8" },
+  "/favicon.svg": { file: "favicon.svg", type: "image/svg+xml" },
 };
 
 function sameSecret(given: string, expected: string): boolean {

@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     const pageErrors: string[] = [];
     page.on("pageerror", (error) => pageErrors.push(error.message));
     page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
+      if (message.type() === "error") pageErrors.push(`${message.text()} (${message.location().url})`);
     });
     await page.addInitScript(recordPage);
 
