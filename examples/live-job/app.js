@@ -132,7 +132,8 @@ function progressUpdater(/** @type {string} */ jobRoute) {
           await fetchOnce();
         } while (again);
       } catch (error) {
-        showMessage(`Progress unavailable: ${error instanceof Error ? error.message : String(error)}`);
+        // Not fatal (a dropped connection, a restarting host): the next change fetches it again.
+        element("progress-text").textContent = `Progress unavailable, retrying on the next change (${error instanceof Error ? error.message : String(error)})`;
       } finally {
         running = undefined;
       }

@@ -6,7 +6,10 @@
  * growing file by file to every planned file, the progress bar reaching 100%,
  * the Download button appearing only at the end, and a download named after
  * the (non-ASCII) project whose ZIP passes `unzip -t` and holds exactly the
- * planned files.
+ * planned files. Halfway, it cuts the page's connections (the browser reaches
+ * the host through a TCP pass-through of the test's), and checks the page
+ * reconnects and resumes after the last change it saw, missing nothing and
+ * seeing nothing twice.
  *
  * Needs Debian's `chromium` (`apt-get install -y chromium`, or CHROMIUM=path)
  * and `unzip`. Not part of `npm test`. Saves screenshots under
@@ -18,6 +21,7 @@ import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { access, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createConnection, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -25,6 +29,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { PLANNED_FILES, PROJECT_NAME, createJob } from "../../examples/live-job/agent.js";
+import { SESSION_COOKIE } from "../../examples/live-job/server.js";
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -42,10 +47,15 @@ const CHROMIUM_ARGS = [
 const RUN_TIMEOUT_MS = 120_000;
 /** Any single wait on the page or a process. */
 const STEP_TIMEOUT_MS = 30_000;
-/** Between two of the agent's writes: long enough for the page to show each file on its own. */
-const AGENT_GAP_MS = 150;
+/**
+ * Between two of the agent's writes: long enough for the page to show each file
+ * on its own, and for the run (about 5 s) to outlast the page's 2 s reconnect.
+ */
+const AGENT_GAP_MS = 400;
 
 const execFileAsync = promisify(execFile);
+/** `EventSource.CLOSED`. */
+const EVENT_SOURCE_CLOSED = 2;
 
 // ------------------------------------------------------------------ harness
 
@@ -69,6 +79,8 @@ async function step<T>(name: string, run: () => Promise<T>): Promise<T> {
 class StepFailed extends Error {}
 
 const children: ChildProcess[] = [];
+/** Other things to close at the end, whatever happened. */
+const closers: Array<() => Promise<void>> = [];
 
 /** Starts `node --import tsx <script>` from the repository root; its stderr is shown. */
 function startScript(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
@@ -116,6 +128,46 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * A TCP pass-through to the host for the browser, so the test can drop the
+ * page's connections as a network blip would, without touching the host.
+ */
+async function startPassThrough(target: URL): Promise<{ url: string; cut(): number; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      open.add(from);
+      from.pipe(to);
+      from.on("error", () => to.destroy());
+      from.on("close", () => {
+        open.delete(from);
+        to.destroy();
+      });
+    }
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const cut = (): number => {
+    const count = open.size;
+    for (const socket of open) socket.destroy();
+    return count;
+  };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    cut,
+    async close() {
+      const closed = once(server, "close");
+      server.close();
+      cut();
+      await closed;
+    },
+  };
+}
+
 // ------------------------------------------------------------- page probes
 
 /** What the page showed over time, recorded inside the page by MutationObservers. */
@@ -124,12 +176,24 @@ interface Recorded {
   files: Array<{ count: number; downloadHidden: boolean }>;
   /** Each value the progress bar took. */
   progress: number[];
+  /** The `seq` of every event-stream message the page received, over all its connections. */
+  seqs: number[];
+  /** The page's EventSource objects (not serializable: read them inside the page). */
+  sources?: EventSource[];
 }
 
 /** Installed before the page's own script runs. */
 function recordPage(): void {
-  const recorded: Recorded = { files: [], progress: [] };
+  const recorded: Recorded = { files: [], progress: [], seqs: [], sources: [] };
   (window as unknown as { recorded: Recorded }).recorded = recorded;
+  const NativeEventSource = window.EventSource;
+  window.EventSource = class extends NativeEventSource {
+    constructor(url: string | URL, init?: EventSourceInit) {
+      super(url, init);
+      recorded.sources!.push(this);
+      this.addEventListener("message", (event) => recorded.seqs.push((JSON.parse(event.data as string) as { seq: number }).seq));
+    }
+  };
   document.addEventListener("DOMContentLoaded", () => {
     const list = document.getElementById("files")!;
     const bar = document.getElementById("progress-bar")!;
@@ -146,7 +210,10 @@ function recordPage(): void {
 }
 
 async function recorded(page: Page): Promise<Recorded> {
-  return page.evaluate(() => (window as unknown as { recorded: Recorded }).recorded);
+  return page.evaluate(() => {
+    const { files, progress, seqs } = (window as unknown as { recorded: Recorded }).recorded;
+    return { files, progress, seqs };
+  });
 }
 
 /** Waits for `data-state` to become `state`; fails at once, with the page's message, if it becomes "error" or "failed". */
@@ -190,6 +257,8 @@ async function main(): Promise<void> {
     });
 
     const jobId = await step("the agent's token creates a job", () => createJob({ url, token }));
+    const passThrough = await startPassThrough(new URL(url));
+    closers.push(() => passThrough.close());
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: STEP_TIMEOUT_MS });
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 900, height: 1000 } });
@@ -203,7 +272,7 @@ async function main(): Promise<void> {
     await page.addInitScript(recordPage);
 
     await step("the page opens the job's event stream (cookie auth, no Authorization header)", async () => {
-      await page.goto(`${url}?job=${encodeURIComponent(jobId)}`);
+      await page.goto(`${passThrough.url}?job=${encodeURIComponent(jobId)}`);
       await waitForState(page, "live");
       assert.equal(await page.locator("#project").textContent(), PROJECT_NAME);
       assert.equal(await page.locator("#files li").count(), 0);
@@ -216,11 +285,25 @@ async function main(): Promise<void> {
     });
 
     await step("the file list grows while the agent writes", async () => {
-      await page.waitForFunction(() => document.querySelectorAll("#files li").length >= 6, undefined, { timeout: STEP_TIMEOUT_MS });
+      await page.waitForFunction(() => document.querySelectorAll("#files li").length >= 3, undefined, { timeout: STEP_TIMEOUT_MS });
       await page.screenshot({ path: join(artifacts, "live-job-running.png"), fullPage: true });
       const shown = (await recorded(page)).files;
       // Halfway through, the Download button is not there yet.
       assert.ok(shown.every((entry) => entry.downloadHidden), `download visible mid-run: ${JSON.stringify(shown)}`);
+    });
+
+    await step("a dropped connection: the page shows it, reconnects and resumes", async () => {
+      const before = pageErrors.length;
+      assert.ok(passThrough.cut() > 0, "the page had no open connection to cut");
+      await waitForState(page, "reconnecting");
+      await waitForState(page, "live"); // EventSource retries after the stream's `retry: 2000`
+      // Chromium logs the cut requests themselves (the event stream's ERR_INCOMPLETE_CHUNKED_ENCODING,
+      // a progress fetch in flight): those, and only those, are expected.
+      const cut = pageErrors.splice(before);
+      assert.ok(
+        cut.every((error) => error.includes(`/api/v1/jobs/${jobId}/`)),
+        `errors other than the cut requests: ${JSON.stringify(cut)}`,
+      );
     });
 
     await step("the list reaches every planned file, in the order they were written", async () => {
@@ -253,6 +336,9 @@ async function main(): Promise<void> {
       await waitForState(page, "complete");
       assert.equal((await page.locator("#download").textContent())?.trim(), "Download ZIP");
       assert.equal(await page.locator("#status").textContent(), "complete");
+      // The page closed its stream at the terminal status (an open one would reconnect forever).
+      const states = await page.evaluate(() => (window as unknown as { recorded: Recorded }).recorded.sources!.map((source) => source.readyState));
+      assert.deepEqual(states, [EVENT_SOURCE_CLOSED]);
       await page.screenshot({ path: join(artifacts, "live-job.png"), fullPage: true });
     });
 
@@ -271,7 +357,33 @@ async function main(): Promise<void> {
       assert.deepEqual(names.sort(), [...PLANNED_FILES].sort());
     });
 
-    await step("the page logged no error", async () => {
+    await step("across the reconnect, every change arrived exactly once, in order", async () => {
+      const { seqs } = await recorded(page);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}: ${JSON.stringify(seqs)}`);
+      // plan, 12 files, then the statuses up to "complete": at least 14 changes.
+      assert.ok(seqs.length >= PLANNED_FILES.length + 2, `only ${seqs.length} messages: ${JSON.stringify(seqs)}`);
+    });
+
+    await step("the session cookie is HttpOnly and SameSite=Strict", async () => {
+      const cookies = await context.cookies(passThrough.url);
+      assert.equal(cookies.length, 1, JSON.stringify(cookies));
+      assert.equal(cookies[0]!.name, SESSION_COOKIE);
+      assert.equal(cookies[0]!.httpOnly, true);
+      assert.equal(cookies[0]!.sameSite, "Strict");
+    });
+
+    await step("without token or cookie the API answers 401; the host serves no other file", async () => {
+      const events = await fetch(`${url}api/v1/jobs/${encodeURIComponent(jobId)}/events`);
+      assert.equal(events.status, 401);
+      await events.body?.cancel();
+      for (const other of ["server.ts", "agent.ts", "%2e%2e/package.json", "..%2fpackage.json"]) {
+        const response = await fetch(`${url}${other}`);
+        assert.equal(response.status, 404, other);
+        await response.body?.cancel();
+      }
+    });
+
+    await step("the page logged no other error", async () => {
       assert.deepEqual(pageErrors, []);
     });
 
@@ -281,6 +393,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await browser?.close().catch(() => undefined);
+    for (const close of closers) await close().catch(() => undefined);
     await Promise.all(children.map(stop));
     await rm(work, { recursive: true, force: true });
   }
