@@ -33,56 +33,60 @@ export interface SseOptions {
  */
 export function sseResponse(watch: (signal: AbortSignal) => AsyncIterable<JobChange>, options: SseOptions): Response {
   const controller = new AbortController();
-  const abort = (): void => controller.abort(options.signal.reason);
   // Started before the response exists, so a watch that cannot start (no such job) throws to the caller.
   const iterator = watch(controller.signal)[Symbol.asyncIterator]();
   let heartbeat: NodeJS.Timeout | undefined;
 
+  /** Ends the watch and the heartbeat, synchronously: the client left, or the feed ended. */
   const stop = (): void => {
     clearInterval(heartbeat);
     heartbeat = undefined;
-    options.signal.removeEventListener("abort", abort);
+    options.signal.removeEventListener("abort", stop);
     controller.abort();
   };
 
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(stream) {
-        if (options.signal.aborted) controller.abort(options.signal.reason);
-        else options.signal.addEventListener("abort", abort, { once: true });
-        stream.enqueue(encoder.encode(`retry: ${RETRY_MS}\n\n`));
-        // Referenced, like the watch's own poll: it lives exactly as long as the stream (whose
-        // socket keeps the process up anyway), and one left behind would keep the process alive.
-        heartbeat = setInterval(() => {
-          try {
-            stream.enqueue(encoder.encode(": keep-alive\n\n"));
-          } catch {
-            stop(); // the stream is already closed or errored
-          }
-        }, options.heartbeatMs);
-      },
-      // Pulled one change at a time: a slow client holds the feed back instead of piling up messages.
-      async pull(stream) {
-        try {
-          const next = await iterator.next();
-          if (next.done) {
-            stop();
-            stream.close();
-          } else {
-            stream.enqueue(encoder.encode(formatChange(next.value)));
-          }
-        } catch (error) {
-          stop();
-          stream.error(error);
-        }
-      },
-      async cancel() {
+  let cancelled = false;
+  const send = (stream: ReadableStreamDefaultController<Uint8Array>, text: string): void => {
+    if (!cancelled) stream.enqueue(encoder.encode(text));
+  };
+
+  /**
+   * Reads the watch eagerly: the next change is awaited the moment one is sent, so the feed is
+   * always waiting for a commit while the client is connected. (Pulling only when the client
+   * reads left the watch parked between a change and its next wait, and a commit in that gap
+   * was not noticed until another one came: see the report on `ChangeFeed`.) The messages are
+   * small and bounded by the job's writes, so a slow client costs little memory.
+   */
+  const pump = async (stream: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
+    try {
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) send(stream, formatChange(next.value));
+      stop();
+      if (!cancelled) stream.close();
+    } catch (error) {
+      stop();
+      if (!cancelled) stream.error(error);
+    }
+  };
+
+  const body = new ReadableStream<Uint8Array>({
+    start(stream) {
+      if (options.signal.aborted) {
         stop();
-        await iterator.return?.().catch(() => {});
-      },
+        stream.close();
+        return;
+      }
+      options.signal.addEventListener("abort", stop, { once: true });
+      send(stream, `retry: ${RETRY_MS}\n\n`);
+      // Referenced, like the watch's own poll: it lives exactly as long as the stream (whose
+      // socket keeps the process up anyway), and one left behind would keep the process alive.
+      heartbeat = setInterval(() => send(stream, ": keep-alive\n\n"), options.heartbeatMs);
+      void pump(stream);
     },
-    { highWaterMark: 0 },
-  );
+    cancel() {
+      cancelled = true;
+      stop();
+    },
+  });
 
   return new Response(body, {
     status: 200,
