@@ -83,6 +83,7 @@ export async function start(options: LiveJobHostOptions = {}) {
     ...(options.basePath === undefined ? {} : { basePath: options.basePath }),
   });
   const agentToken = options.agentToken ?? randomBytes(24).toString("base64url");
+  // In memory, for the demo: a real host keeps its sessions in its session store.
   const sessions = new Set<string>();
   const pages = new Map<string, Buffer>();
   for (const { file } of Object.values(PAGE_FILES)) pages.set(file, await readFile(new URL(file, import.meta.url)));
@@ -97,8 +98,12 @@ export async function start(options: LiveJobHostOptions = {}) {
   function servePage(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://localhost");
     const page = Object.hasOwn(PAGE_FILES, url.pathname) ? PAGE_FILES[url.pathname] : undefined;
-    if (page === undefined || (req.method !== "GET" && req.method !== "HEAD")) {
-      res.writeHead(page === undefined ? 404 : 405, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+    if (page === undefined) {
+      res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("Not found\n");
+      return;
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("Method not allowed\n");
       return;
     }
     const body = pages.get(page.file)!;

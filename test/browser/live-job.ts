@@ -111,9 +111,9 @@ async function lineOf(child: ChildProcess, pattern: RegExp, what: string): Promi
   }
 }
 
-/** Resolves with the exit code; rejects past the step timeout. */
+/** Resolves with the exit code (null when killed by a signal); rejects past the step timeout. */
 async function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
   const [code] = (await once(child, "exit", { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })) as [number | null];
   return code;
 }
@@ -372,7 +372,7 @@ async function main(): Promise<void> {
       assert.equal(cookies[0]!.sameSite, "Strict");
     });
 
-    await step("without token or cookie the API answers 401; the host serves no other file", async () => {
+    await step("without token or cookie the API answers 401; the host serves only the page's files, only to GET", async () => {
       const events = await fetch(`${url}api/v1/jobs/${encodeURIComponent(jobId)}/events`);
       assert.equal(events.status, 401);
       await events.body?.cancel();
@@ -381,6 +381,10 @@ async function main(): Promise<void> {
         assert.equal(response.status, 404, other);
         await response.body?.cancel();
       }
+      const post = await fetch(url, { method: "POST" });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get("allow"), "GET, HEAD");
+      await post.body?.cancel();
     });
 
     await step("the page logged no other error", async () => {
