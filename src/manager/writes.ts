@@ -71,7 +71,7 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
       errors.set(position, error as JobStorageError);
       return;
     }
-    results[position]!.path = relative;
+    results[position].path = relative;
     const data = contentToBuffer(file.content);
     if (data.byteLength > options.maxFileSizeBytes) {
       errors.set(
@@ -192,7 +192,8 @@ function account(context: StorageContext, jobId: string, staged: StagedWrite[], 
 async function land(context: StorageContext, jobId: string, accepted: StagedWrite[], errors: Map<number, JobStorageError>): Promise<void> {
   if (accepted.length === 0) return;
   const failed = new Set<StagedWrite>();
-  let unexpected: unknown;
+  // Boxed, so that "nothing unexpected" differs from a thrown `undefined`.
+  let unexpected: { error: unknown } | undefined;
   // Distinct targets move in parallel; writes to one target keep batch order.
   const byTarget = new Map<string, StagedWrite[]>();
   for (const item of accepted) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
@@ -210,7 +211,7 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
               ? new JobStorageError("INVALID_PATH", `"${item.path}" is a directory`, { jobId, path: item.path, cause: error })
               : mapDiskFull(error, { jobId, path: item.path });
           if (isJobStorageError(mapped)) errors.set(item.index, mapped);
-          else unexpected ??= error;
+          else unexpected ??= { error };
         }
       }
     }),
@@ -232,7 +233,7 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
     // The files are in place; the intents stay and are settled from the disk later.
     context.logger.error({ err: mapIndexError(error, { jobId }), jobId }, "could not record the outcome of a write");
   }
-  if (unexpected !== undefined) throw unexpected;
+  if (unexpected !== undefined) throw unexpected.error;
 }
 
 /**
