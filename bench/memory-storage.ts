@@ -61,7 +61,7 @@ export function memoryStorage(): JobsStorage & { close(): Promise<void> } {
     },
   };
   for (const name of ["listJobs", "writePlan", "readPlan", "writeFiles", "readFile", "deleteFile", "listFiles", "failJob", "extendJob", "deleteJob", "getStats", "cleanupExpired"] as const) {
-    storage[name] = (() => Promise.reject(new Error(`memory storage: ${name} is not part of the HTTP scenario`))) as never;
+    storage[name] = (): Promise<never> => Promise.reject(new Error(`memory storage: ${name} is not part of the HTTP scenario`));
   }
   return storage as JobsStorage & { close(): Promise<void> };
 }

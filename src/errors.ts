@@ -102,7 +102,7 @@ export function isJobStorageError(error: unknown, code?: JobStorageErrorCode): e
 /** The `code` of a Node.js system error (`ENOENT`, `ENOSPC`, ...), if it has one. */
 export function errnoCode(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error as { code: unknown }).code;
+    const code = error.code;
     if (typeof code === "string") return code;
   }
   return undefined;

@@ -137,12 +137,13 @@ describe("intervalScheduler", () => {
   });
 
   it("keeps running after a task rejects or throws, and reports each error to onError", async () => {
-    const failures = [new Error("disk on fire"), new Error("sync throw")];
+    const rejected = new Error("disk on fire");
+    const thrown = new Error("sync throw");
     let calls = 0;
     const task = vi.fn((): Promise<unknown> => {
       calls += 1;
-      if (calls === 1) return Promise.reject(failures[0]);
-      if (calls === 2) throw failures[1];
+      if (calls === 1) return Promise.reject(rejected);
+      if (calls === 2) throw thrown;
       return Promise.resolve();
     });
     const onError = vi.fn();
@@ -151,8 +152,8 @@ describe("intervalScheduler", () => {
     await vi.advanceTimersByTimeAsync(4000);
     expect(task).toHaveBeenCalledTimes(4);
     expect(onError).toHaveBeenCalledTimes(2);
-    expect(onError).toHaveBeenNthCalledWith(1, failures[0]);
-    expect(onError).toHaveBeenNthCalledWith(2, failures[1]);
+    expect(onError).toHaveBeenNthCalledWith(1, rejected);
+    expect(onError).toHaveBeenNthCalledWith(2, thrown);
     await expect(scheduler.stop()).resolves.toBeUndefined();
   });
 

@@ -44,7 +44,7 @@ async function startServer(basePath: string, mode: "disk" | "memory"): Promise<S
     stdio: ["pipe", "pipe", "inherit"],
   });
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`http-server-child exited with ${code}`))));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const first = new Promise<string>((resolve) => lines.once("line", resolve));
   const { port } = JSON.parse(await Promise.race([first, exited])) as { port: number };
   exited.catch(() => {}); // from here on, an exit is the normal end

@@ -142,7 +142,7 @@ export async function demoCommand(io: CliIo, common: CommonOptions): Promise<voi
   const afterBatch = (await storage.getJob(jobId))!;
   step(`writer wrote ${batch.success} of ${batch.total} files in one batch (${formatBytes(afterBatch.totalSizeBytes)})`);
 
-  const previousSize = Buffer.byteLength(FILES.find((file) => file.path === "src/lib/format.ts")!.content as string);
+  const previousSize = Buffer.byteLength(FILES.find((file) => file.path === "src/lib/format.ts")!.content);
   const fix = await storage.writeFile(jobId, "src/lib/format.ts", FIXED_FORMAT);
   const afterFix = (await storage.getJob(jobId))!;
   step(

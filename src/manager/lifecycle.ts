@@ -73,7 +73,7 @@ const chains = new WeakMap<StorageContext, Map<string, Promise<unknown>>>();
 
 function inOrder<T>(context: StorageContext, jobId: string, fn: () => Promise<T>): Promise<T> {
   let perJob = chains.get(context);
-  if (!perJob) chains.set(context, (perJob = new Map()));
+  if (!perJob) chains.set(context, (perJob = new Map<string, Promise<unknown>>()));
   const run = (perJob.get(jobId) ?? Promise.resolve()).then(fn, fn);
   const tail = run.then(
     () => {},

@@ -68,7 +68,7 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
       errors.set(position, error as JobStorageError);
       return;
     }
-    results[position]!.path = relative;
+    results[position].path = relative;
     const data = contentToBuffer(file.content);
     if (data.byteLength > options.maxFileSizeBytes) {
       errors.set(
@@ -199,7 +199,8 @@ function account(context: StorageContext, jobId: string, staged: StagedWrite[], 
 async function land(context: StorageContext, jobId: string, accepted: StagedWrite[], errors: Map<number, JobStorageError>): Promise<void> {
   if (accepted.length === 0) return;
   const failed = new Set<StagedWrite>();
-  let unexpected: unknown;
+  // Boxed, so that "nothing unexpected" differs from a thrown `undefined`.
+  let unexpected: { error: unknown } | undefined;
   // Distinct targets move in parallel; writes to one target keep batch order.
   const byTarget = new Map<string, StagedWrite[]>();
   for (const item of accepted) byTarget.set(item.target, [...(byTarget.get(item.target) ?? []), item]);
@@ -217,7 +218,7 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
               ? new JobStorageError("INVALID_PATH", `"${item.path}" is a directory`, { jobId, path: item.path, cause: error })
               : mapDiskFull(error, { jobId, path: item.path });
           if (isJobStorageError(mapped)) errors.set(item.index, mapped);
-          else unexpected ??= error;
+          else unexpected ??= { error };
         }
       }
     }),
@@ -233,7 +234,7 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
       context.index.addChange({ jobId, type: "file:written", path: item.path, size: item.size, sha256: item.sha256, at });
     }
   });
-  if (unexpected !== undefined) throw unexpected;
+  if (unexpected !== undefined) throw unexpected.error;
 }
 
 /**

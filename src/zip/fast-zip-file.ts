@@ -166,10 +166,10 @@ export class FastZipFile extends ZipFile {
     entry.getCompressionMethod = () => (deflated ? DEFLATE_METHOD : STORE_METHOD);
     // yazl registers a pump that writes the (empty) buffer it was given; the
     // local header, written just before the pump runs, needs the real size.
-    const setFileDataPumpFunction = entry.setFileDataPumpFunction;
+    const setFileDataPumpFunction = entry.setFileDataPumpFunction.bind(entry);
     entry.setFileDataPumpFunction = (pump: () => void): void => {
       entry.compressedSize = data.length;
-      setFileDataPumpFunction.call(entry, () => {
+      setFileDataPumpFunction(() => {
         this.output.write(data);
         this.#internals().outputStreamCursor += data.length;
         pump();
@@ -181,7 +181,7 @@ export class FastZipFile extends ZipFile {
     entry.getCompressionMethod = () => DEFLATE_METHOD;
     // yazl sets `crc32` and `uncompressedSize` from the (deflated) bytes it
     // saw, then builds the data descriptor: the original's values go in first.
-    const getDataDescriptor = entry.getDataDescriptor;
+    const getDataDescriptor = entry.getDataDescriptor.bind(entry);
     entry.getDataDescriptor = (): Buffer => {
       const result = pending.result();
       if (result === undefined) {
@@ -190,7 +190,7 @@ export class FastZipFile extends ZipFile {
       }
       entry.crc32 = result.crc32;
       entry.uncompressedSize = result.uncompressedSize;
-      return getDataDescriptor.call(entry);
+      return getDataDescriptor();
     };
   }
 

@@ -50,7 +50,7 @@ export class WarmWorkers {
   borrow(count: number): WorkersLease {
     let warm = this.#pools.get(count);
     if (warm !== undefined && !warm.workers.usable) {
-      this.#retire(count, warm);
+      this.#retireInBackground(count, warm);
       warm = undefined;
     }
     if (warm === undefined) {
@@ -68,8 +68,8 @@ export class WarmWorkers {
         if (released) return;
         released = true;
         lent.borrowers -= 1;
-        if (!lent.workers.usable) this.#retire(count, lent);
-        else if (lent.borrowers === 0) lent.idleTimer = setTimeout(() => this.#retire(count, lent), this.#idleMs).unref();
+        if (!lent.workers.usable) this.#retireInBackground(count, lent);
+        else if (lent.borrowers === 0) lent.idleTimer = setTimeout(() => this.#retireInBackground(count, lent), this.#idleMs).unref();
       },
     };
   }
@@ -88,6 +88,15 @@ export class WarmWorkers {
     clearTimeout(warm.idleTimer);
     if (this.#pools.get(count) === warm) this.#pools.delete(count);
     return warm.workers.close();
+  }
+
+  /**
+   * Retires a pool nobody waits on (failed, or idle). Safe to leave unawaited:
+   * `close()` only calls `worker.terminate()`, whose promise fulfils once the
+   * worker has exited, even one that already had, and never rejects.
+   */
+  #retireInBackground(count: number, warm: Warm): void {
+    void this.#retire(count, warm);
   }
 }
 

@@ -65,7 +65,7 @@ export class SmallFileWorkers {
   readonly count: number;
   readonly #slots: Slot[] = [];
   #nextId = 0;
-  #failure: unknown;
+  #failure: Error | undefined;
   #closing: Promise<void> | undefined;
   readonly #closed = deferred();
 
@@ -94,7 +94,7 @@ export class SmallFileWorkers {
       if (slot.pending.size === 0) worker.unref();
       waiting?.resolve(reply as never);
     });
-    const fail = (error: unknown): void => {
+    const fail = (error: Error): void => {
       this.#failure ??= error;
       for (const waiting of slot.pending.values()) waiting.reject(error);
       slot.pending.clear();
@@ -119,7 +119,7 @@ export class SmallFileWorkers {
     const id = this.#nextId++;
     return new Promise<Reply>((resolve, reject) => {
       if (slot.pending.size === 0) slot.worker.ref();
-      slot.pending.set(id, { resolve: resolve as (reply: never) => void, reject });
+      slot.pending.set(id, { resolve, reject });
       slot.worker.postMessage({ ...message, id }, transfer);
     });
   }
