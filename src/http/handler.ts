@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import type { Readable } from "node:stream";
+import { inspect } from "node:util";
 import type { ZodType } from "zod";
 import { JobStorageError, isJobStorageError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -185,7 +186,7 @@ function normalizePrefix(prefix: unknown): string {
 function positiveIntegerOption(name: string, value: unknown, unit = "bytes"): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
-    throw invalidOption(`option "${name}" must be a positive integer number of ${unit}, got ${String(value)}`);
+    throw invalidOption(`option "${name}" must be a positive integer number of ${unit}, got ${inspect(value)}`);
   }
   return value;
 }
@@ -680,5 +681,5 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
     }
     return request.method.toUpperCase() === "HEAD" ? withoutBody(response) : response;
   };
-  return Object.assign(handler, { prefix }) as JobsHandler;
+  return Object.assign(handler, { prefix });
 }

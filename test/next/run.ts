@@ -190,6 +190,7 @@ async function driveFlow(origin: string, basePath: string, work: string): Promis
         expires_at: "",
         zip_ready: false,
         zip_size_bytes: null,
+        zip_sha256: null,
         download_url: null,
         s3_url: null,
         error_message: null,
