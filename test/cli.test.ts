@@ -258,6 +258,9 @@ describe("ephemeral-jobs bin", () => {
       expect(result.stdout).toMatch(/writer wrote 11 of 11 files in one batch/);
       expect(result.stdout).toMatch(/fixer overwrote src\/lib\/format\.ts/);
       expect(result.stdout).toMatch(/checked the ZIP/);
+      expect(result.stdout).toMatch(/progress: 11 of 11 planned files \(100%\)/);
+      // 1 status + 1 plan + 11 writes + 1 fix + 1 complete
+      expect(result.stdout).toMatch(/verified: 11 files re-hashed, all match the index; the change feed reported 15 changes, from "generating" to "complete"/);
       expect(await unzip(["-t", zipPath!])).toMatch(/No errors detected/);
     } finally {
       await fs.rm(demoBase, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { manualScheduler } from "../expiry/manual.js";
 import { JobStorageManager } from "../manager/manager.js";
-import type { JobMetadata, WriteFileResult, WriteFilesResult } from "../manager/types.js";
+import type { JobChange, JobMetadata, WriteFileResult, WriteFilesResult } from "../manager/types.js";
 import type { FileInput, Plan } from "../schemas.js";
 import { type CommonOptions, print, storageOptions } from "./commands.js";
 import { formatBytes } from "./format.js";
@@ -129,6 +129,11 @@ export async function demoCommand(io: CliIo, common: CommonOptions): Promise<voi
   const created = await storage.createJob({ projectName: PROJECT, userId: "demo" });
   const { jobId } = created;
   step(`created job ${jobId} ("${PROJECT}"), expires ${created.expiresAt}`);
+  // What a UI would follow: the job's change feed, until the job completes.
+  const feed: JobChange[] = [];
+  const watching = (async () => {
+    for await (const change of storage.watch(jobId)) feed.push(change);
+  })();
 
   await storage.writePlan(jobId, PLAN);
   const planned = PLAN.tasks.flatMap((task) => task.files);
@@ -140,7 +145,11 @@ export async function demoCommand(io: CliIo, common: CommonOptions): Promise<voi
     throw new Error(`demo batch failed for ${first?.path}: ${first?.error?.message}`);
   }
   const afterBatch = (await storage.getJob(jobId))!;
-  step(`writer wrote ${batch.success} of ${batch.total} files in one batch (${formatBytes(afterBatch.totalSizeBytes)})`);
+  const progress = await storage.getProgress(jobId);
+  step(
+    `writer wrote ${batch.success} of ${batch.total} files in one batch (${formatBytes(afterBatch.totalSizeBytes)}); ` +
+      `progress: ${progress.writtenFiles} of ${progress.plannedFiles} planned files (${progress.percent}%)`,
+  );
 
   const previousSize = Buffer.byteLength(FILES.find((file) => file.path === "src/lib/format.ts")!.content);
   const fix = await storage.writeFile(jobId, "src/lib/format.ts", FIXED_FORMAT);
@@ -163,6 +172,14 @@ export async function demoCommand(io: CliIo, common: CommonOptions): Promise<voi
 
   const checked = await checkZip(storage, jobId, handle.path);
   step(`checked the ZIP: ${checked.join("; ")}`);
+
+  const verified = await storage.verifyJob(jobId);
+  if (!verified.ok) throw new Error(`verifyJob found faults: ${JSON.stringify(verified)}`);
+  await watching;
+  step(
+    `verified: ${verified.checked} files re-hashed, all match the index; the change feed reported ${feed.length} changes, ` +
+      `from "${feed[0]?.status ?? "?"}" to "${feed.at(-1)?.status ?? "?"}"`,
+  );
 
   const result: DemoResult = {
     basePath,
