@@ -245,6 +245,36 @@ describe("seams", () => {
     }
   });
 
+  it("a job deleted while its ZIP is being built: completeJob is JOB_NOT_FOUND and no ZIP stays behind", async () => {
+    const basePath = await tempDir("ej-seam-");
+    let entered!: () => void;
+    const building = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const storage = await JobStorageManager.open(
+      { basePath, scheduler: manualScheduler() },
+      {
+        zipBuilder: async (dir, out, options) => {
+          entered();
+          await released; // the test deletes the job here
+          return zipDirectory(dir, out, options);
+        },
+      },
+    );
+    try {
+      const { jobId } = await storage.createJob({ projectName: "raced" });
+      await storage.writeFile(jobId, "a.txt", "a");
+      const done = storage.completeJob(jobId);
+      await building;
+      expect(await storage.deleteJob(jobId)).toBe(true);
+      release();
+      await expect(done).rejects.toMatchObject({ code: "JOB_NOT_FOUND", jobId });
+      expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp"]);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it("takes an index opener", async () => {
     const basePath = await tempDir("ej-seam-");
     const opened: string[] = [];

@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import type { ResolvedOptions } from "../config.js";
-import { JobStorageError } from "../errors.js";
+import { JobStorageError, errnoCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { ZipOptions, ZipResult } from "../zip/types.js";
 import type { IndexedJob, JobIndex } from "./index-db.js";
@@ -111,6 +111,18 @@ export function notFound(jobId: string): JobStorageError {
 
 export function invalidInput(message: string, cause?: unknown): JobStorageError {
   return new JobStorageError("INVALID_INPUT", message, { cause });
+}
+
+/**
+ * A file-system error met because the job was deleted meanwhile (by this
+ * process or another) becomes `JOB_NOT_FOUND`; any other error stays as it is.
+ */
+export function unlessJobGone(context: StorageContext, jobId: string, error: unknown): unknown {
+  const code = errnoCode(error);
+  if ((code === "ENOENT" || code === "ENOTDIR") && !context.index.hasJob(jobId)) {
+    return new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" was deleted meanwhile`, { jobId, cause: error });
+  }
+  return error;
 }
 
 /** The job's row, or `JOB_NOT_FOUND`. */

@@ -6,7 +6,7 @@
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import { JobStorageError, errnoCode } from "../errors.js";
-import { assertWritable, requireJob, trackWrite, transact, type StorageContext } from "./context.js";
+import { assertWritable, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
 import { mapDiskFull } from "./fs-utils.js";
 import { prepareTarget, resolveExisting } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
@@ -101,6 +101,8 @@ async function runMove(context: StorageContext, jobId: string, from: string, to:
     await fs.rename(source, target);
   } catch (error) {
     await settlePaths(context, jobId, [from, to], intent);
+    const gone = unlessJobGone(context, jobId, error);
+    if (gone !== error) throw gone;
     const code = errnoCode(error);
     if (code === "ENOENT") throw notFound();
     if (code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY") {

@@ -40,6 +40,7 @@ import {
   requireJob,
   trackWrite,
   transact,
+  unlessJobGone,
   type StorageContext,
   type ZipBuilder,
 } from "./context.js";
@@ -48,7 +49,7 @@ import { JobIndex } from "./index-db.js";
 import { resolveExisting, tempName } from "./job-files.js";
 import { BASE_TMP_DIR, INDEX_DIR, OWNERS_DIR, indexFile } from "./layout.js";
 import { changeRecord, createJobRecord } from "./lifecycle.js";
-import { cleanupExpired, reconcile, removeJob } from "./maintenance.js";
+import { cleanupExpired, reconcile, removeJob, sizeOf } from "./maintenance.js";
 import { OwnerRegistry } from "./owners.js";
 import { toMetadata } from "./record.js";
 import type {
@@ -556,7 +557,18 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
       await removeFile(tmp);
       throw error;
     }
-    await fs.rename(tmp, layout.plan);
+    try {
+      await fs.rename(tmp, layout.plan);
+    } catch (error) {
+      await removeFile(tmp).catch(() => {});
+      // The plan on disk is the one before: so is its size in the index, and the intent goes.
+      const size = await sizeOf(layout.plan);
+      transact(context, () => {
+        if (index.hasJob(jobId)) index.setPlanSize(jobId, size);
+        index.removeIntent(intent);
+      });
+      throw unlessJobGone(context, jobId, error);
+    }
     const at = this.#now().toISOString();
     transact(context, () => {
       index.removeIntent(intent);

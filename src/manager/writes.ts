@@ -12,7 +12,7 @@ import pLimit from "p-limit";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { validateJobPath } from "../paths/validate.js";
 import type { FileContent, FileInput } from "../schemas.js";
-import { assertWritable, deferOutcome, requireJob, trackWrite, transact, type StorageContext } from "./context.js";
+import { assertWritable, deferOutcome, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
 import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
 import { prepareTarget, sha256, tempName } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
@@ -213,8 +213,10 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
           failed.add(item);
           await removeFile(item.tmp).catch(() => {});
           const code = errnoCode(error);
-          const mapped =
-            code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY"
+          const gone = unlessJobGone(context, jobId, error);
+          const mapped = isJobStorageError(gone)
+            ? gone
+            : code === "EISDIR" || code === "ENOTDIR" || code === "ENOTEMPTY"
               ? new JobStorageError("INVALID_PATH", `"${item.path}" is a directory`, { jobId, path: item.path, cause: error })
               : mapDiskFull(error, { jobId, path: item.path });
           if (isJobStorageError(mapped)) errors.set(item.index, mapped);

@@ -153,6 +153,12 @@ export class ZipBuilds {
       } catch (releaseError) {
         context.logger.warn({ err: releaseError, jobId }, "could not release a failed ZIP build");
       }
+      // Deleted while it was being zipped (deleteJob in this process or another): no ZIP
+      // stays behind for a job that is gone, and the caller hears JOB_NOT_FOUND.
+      if (!index.hasJob(jobId)) {
+        await removeFile(layout.zip).catch(() => {});
+        throw new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" was deleted while its ZIP was being built`, { jobId, cause: error });
+      }
       throw error;
     }
   }
