@@ -7,20 +7,13 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { isJobStorageError, type JobStorageError, type JobStorageManager } from "../src/index.js";
+import type { JobStorageManager } from "../src/index.js";
 import { readJobFromDisk } from "./fixtures/verify.js";
 import { fakeClock, openStorage } from "./helpers/temp.js";
+import { rejection } from "./helpers/rejection.js";
 
 const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
 
-async function rejection(promise: Promise<unknown>): Promise<JobStorageError> {
-  const error = await promise.then(
-    () => new Error("expected a rejection, got a result"),
-    (e: unknown) => e,
-  );
-  if (!isJobStorageError(error)) throw error;
-  return error;
-}
 
 async function countsMatchDisk(storage: JobStorageManager, jobId: string): Promise<void> {
   const job = (await storage.getJob(jobId))!;

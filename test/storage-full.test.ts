@@ -14,9 +14,10 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobStorageManager, isJobStorageError, manualScheduler, zipDirectory, type JobStorageError } from "../src/index.js";
+import { JobStorageManager, manualScheduler, zipDirectory } from "../src/index.js";
 import { makeContent } from "./fixtures/content.js";
 import { filesBelow, readJobFromDisk, unzipTest, zipFileEntries } from "./fixtures/verify.js";
+import { rejection } from "./helpers/rejection.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -49,14 +50,6 @@ if (!probe.ok) {
   console.warn(`storage-full tests skipped: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): ${probe.reason}`);
 }
 
-async function rejection(promise: Promise<unknown>): Promise<JobStorageError> {
-  const error = await promise.then(
-    () => new Error("expected a rejection, got a result"),
-    (e: unknown) => e,
-  );
-  if (!isJobStorageError(error)) throw error;
-  return error;
-}
 
 function isNoSpace(error: unknown): boolean {
   return (error as NodeJS.ErrnoException).code === "ENOSPC";

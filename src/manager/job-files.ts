@@ -101,39 +101,37 @@ export async function prepareTarget(
   return path.join(filesRoot, relativePath);
 }
 
-async function ensureParent(filesRoot: string, realFilesRoot: string, parentRelative: string): Promise<void> {
-  // Fast path: the parent exists; one realpath tells whether it stays inside. Synchronous on
-  // purpose: on a directory the kernel has cached it costs microseconds, less than a trip
-  // through the thread pool.
+/**
+ * Whether `dir` (below `filesRoot`) exists as a directory that resolves inside
+ * `realFilesRoot`: `false` when it does not exist; `BlockedParent` when a link
+ * leads out or a file stands there. Synchronous on purpose: on a directory the
+ * kernel has cached it costs microseconds, less than a trip through the thread pool.
+ */
+function isInsideDirectory(dir: string, realFilesRoot: string): boolean {
   try {
-    const real = fsSync.realpathSync.native(path.join(filesRoot, parentRelative));
+    const real = fsSync.realpathSync.native(dir);
     if (!isPathInsideDirectory(real, realFilesRoot)) throw new BlockedParent("outside");
     if (!fsSync.statSync(real).isDirectory()) throw new BlockedParent("not a directory");
-    return;
+    return true;
   } catch (error) {
     if (error instanceof BlockedParent) throw error;
     const code = errnoCode(error);
     if (code === "ENOTDIR" || code === "ELOOP") throw new BlockedParent(code, { cause: error });
     if (code !== "ENOENT") throw error;
+    return false;
   }
-  // Slow path: from the deepest directory that exists (checked like the fast path), create
-  // each missing segment. mkdir never follows a link, and a segment that appeared meanwhile
+}
+
+async function ensureParent(filesRoot: string, realFilesRoot: string, parentRelative: string): Promise<void> {
+  // Fast path: the parent exists; one realpath tells whether it stays inside.
+  if (isInsideDirectory(path.join(filesRoot, parentRelative), realFilesRoot)) return;
+  // Slow path: from the deepest directory that exists (checked the same way), create each
+  // missing segment. mkdir never follows a link, and a segment that appeared meanwhile
   // (EEXIST) is checked with lstat; one this call made is a directory by construction.
   const segments = parentRelative === "." ? [] : parentRelative.split("/");
   let existing = 0;
-  for (let depth = segments.length - 1; depth > 0; depth -= 1) {
-    try {
-      const real = fsSync.realpathSync.native(path.join(filesRoot, ...segments.slice(0, depth)));
-      if (!isPathInsideDirectory(real, realFilesRoot)) throw new BlockedParent("outside");
-      if (!fsSync.statSync(real).isDirectory()) throw new BlockedParent("not a directory");
-      existing = depth;
-      break;
-    } catch (error) {
-      if (error instanceof BlockedParent) throw error;
-      const code = errnoCode(error);
-      if (code === "ENOTDIR" || code === "ELOOP") throw new BlockedParent(code, { cause: error });
-      if (code !== "ENOENT") throw error;
-    }
+  for (let depth = segments.length - 1; depth > 0 && existing === 0; depth -= 1) {
+    if (isInsideDirectory(path.join(filesRoot, ...segments.slice(0, depth)), realFilesRoot)) existing = depth;
   }
   let current = path.join(filesRoot, ...segments.slice(0, existing));
   for (const segment of segments.slice(existing)) {
