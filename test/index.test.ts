@@ -155,6 +155,25 @@ describe("the index is derived state", () => {
   });
 });
 
+describe("listJobs", () => {
+  it("answers from memory while nothing changed, and sees this and another manager's commits at once", async () => {
+    const basePath = await tempDir("ej-list-");
+    const { storage: a } = await openStorage({ basePath });
+    const { storage: b } = await openStorage({ basePath });
+    await a.createJob({ projectName: "one", jobId: "one" });
+    expect((await a.listJobs()).map((job) => job.jobId)).toEqual(["one"]);
+    expect(await a.listJobs()).toEqual(await a.listJobs()); // answered twice without a change
+    await b.createJob({ projectName: "two", jobId: "two" });
+    expect((await a.listJobs()).map((job) => job.jobId).sort()).toEqual(["one", "two"]);
+    await b.failJob("two", "gave up");
+    expect((await a.listJobs({ status: "failed" })).map((job) => job.jobId)).toEqual(["two"]);
+    await a.writeFile("one", "x.txt", "xyz");
+    expect((await b.listJobs({ status: "generating" }))[0]).toMatchObject({ jobId: "one", filesCount: 1, totalSizeBytes: 3 });
+    expect(await b.deleteJob("one")).toBe(true);
+    expect((await a.listJobs()).map((job) => job.jobId)).toEqual(["two"]);
+  });
+});
+
 describe("a writer killed in the middle of a batch commit", () => {
   it("leaves intents that a live process settles at its next write, with counts equal to the disk", async () => {
     const basePath = await tempDir("ej-index-kill-");

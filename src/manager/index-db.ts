@@ -292,6 +292,8 @@ export class JobIndex {
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
   /** Changes this connection added: `data_version` only moves for other connections' commits. */
   localChanges = 0;
+  /** Write transactions this connection ran (committed or not): with `data_version`, whether anything may have changed. */
+  localCommits = 0;
 
   private constructor(file: string, db: BetterSqlite3.Database, openState: IndexOpenState) {
     this.file = file;
@@ -373,6 +375,7 @@ export class JobIndex {
 
   /** Runs `fn` as one `BEGIN IMMEDIATE` transaction (rolled back if it throws). */
   transaction<T>(fn: () => T): T {
+    this.localCommits += 1;
     return this.#db.transaction(fn).immediate();
   }
 

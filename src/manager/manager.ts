@@ -45,7 +45,7 @@ import {
   type ZipBuilder,
 } from "./context.js";
 import { mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
-import { JobIndex } from "./index-db.js";
+import { JobIndex, type IndexedJob } from "./index-db.js";
 import { resolveExisting, tempName } from "./job-files.js";
 import { BASE_TMP_DIR, INDEX_DIR, OWNERS_DIR, indexFile } from "./layout.js";
 import { changeRecord, createJobRecord } from "./lifecycle.js";
@@ -138,6 +138,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   #cleanup: Promise<CleanupResult> | undefined;
   #closing: Promise<void> | undefined;
   #afterClose: (() => Promise<void>) | undefined;
+  #jobsCache: { mark: string; jobs: IndexedJob[] } | undefined;
 
   private constructor(options: ResolvedOptions, realBase: string, index: JobIndex, owners: OwnerRegistry, zipBuilder: ZipBuilder) {
     super();
@@ -254,10 +255,25 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
   /** The jobs, newest first, optionally only one user's or one status. */
   async listJobs(filter: ListJobsFilter = {}): Promise<JobMetadata[]> {
     const now = this.#now();
-    const query: { userId?: string; status?: string; nowMs: number } = { nowMs: now.getTime() };
-    if (filter.userId !== undefined) query.userId = filter.userId;
-    if (filter.status !== undefined) query.status = filter.status;
-    return this.#context.index.listJobs(query).map((record) => toMetadata(record, now));
+    const jobs: JobMetadata[] = [];
+    for (const record of this.#allJobs()) {
+      if (filter.userId !== undefined && record.userId !== filter.userId) continue;
+      const metadata = toMetadata(record, now);
+      if (filter.status === undefined || metadata.status === filter.status) jobs.push(metadata);
+    }
+    return jobs;
+  }
+
+  /**
+   * Every job, newest first. Read again only when the index may have changed: a commit by
+   * another process moves SQLite's `data_version`, one by this process the local count (a
+   * dashboard polling `listJobs` on a quiet base path then costs no query).
+   */
+  #allJobs(): IndexedJob[] {
+    const { index } = this.#context;
+    const mark = `${index.dataVersion()}:${index.localCommits}`;
+    if (this.#jobsCache?.mark !== mark) this.#jobsCache = { mark, jobs: index.listJobs({ nowMs: 0 }) };
+    return this.#jobsCache.jobs;
   }
 
   /**
