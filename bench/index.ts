@@ -22,6 +22,7 @@ import { enableProfiling, exec, formatMachine, formatScenario, machineInfo, time
 import { cleanupScenario } from "./scenarios/cleanup.js";
 import { httpScenario } from "./scenarios/http.js";
 import { recoveryScenario } from "./scenarios/recovery.js";
+import { watchScenario } from "./scenarios/watch.js";
 import { scaleScenario } from "./scenarios/scale.js";
 import { writesScenario } from "./scenarios/writes.js";
 import { zipScenario } from "./scenarios/zip.js";
@@ -30,6 +31,7 @@ import { DEFAULT_SEED } from "./data.js";
 const SCENARIOS = {
   writes: writesScenario,
   recovery: recoveryScenario,
+  watch: watchScenario,
   http: httpScenario,
   zip: zipScenario,
   scale: scaleScenario,
