@@ -116,6 +116,30 @@ const TOO_LARGE_BODY = JSON.stringify({
 });
 
 describe("an answer sent before the request body was read", () => {
+  it("does not hold up server.close(): a connection still draining when close() begins is closed once drained", async () => {
+    const { port } = await jobsServer();
+    const server = servers.at(-1)!;
+    // Long enough that a connection left open after its drain would outlast the test's timeout.
+    server.keepAliveTimeout = 10 * 60_000;
+    const client = await RawClient.connect(port);
+    const body = JSON.stringify({ path: "big.txt", content: "x".repeat(2 * FILE_BODY_LIMIT) });
+    const half = Math.floor(body.length / 2);
+    client.socket.write(
+      `POST /api/v1/jobs/j1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, half)}`,
+    );
+    const early = await client.response();
+    expect(early.statusLine).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(early.headers.connection).not.toBe("close"); // drainable: the server keeps reading
+    // The host shuts down while the rest of the body is still on its way.
+    const closed = new Promise((resolve) => server.close(resolve));
+    servers.pop();
+    client.socket.write(body.slice(half));
+    await closed; // resolves only once this connection is gone
+    await client.closed;
+    expect(client.gone).toBe(true);
+  });
+
   it("leaves fetch's kept-alive connection usable: 400, then 413 on a 2 MB body, then more POSTs", async () => {
     const { url, storage } = await jobsServer();
     const post = (body: string) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });

@@ -249,9 +249,21 @@ function drainIncoming(req: IncomingMessage, res: ServerResponse): void {
     bytes += chunk.length;
     if (bytes > MAX_DRAIN_BYTES) stop();
   });
-  req.once("end", () => clearTimeout(timer));
+  req.once("end", () => {
+    clearTimeout(timer);
+    // A server that began closing while this body drained closed its idle connections
+    // then, when this one was still busy: close it now, or close() waits for the
+    // keep-alive timeout (72 s under Fastify).
+    if (serverClosing(req)) req.socket.destroy();
+  });
   req.once("close", () => clearTimeout(timer));
   req.resume();
+}
+
+/** Whether the server this request came in on has stopped listening (`server.close()` was called). */
+function serverClosing(req: IncomingMessage): boolean {
+  const server = (req.socket as { server?: { listening?: boolean } } | null)?.server;
+  return server?.listening === false;
 }
 
 /** Resolves on `drain` or `close`, whichever comes first. */
