@@ -389,19 +389,6 @@ export class JobIndex {
     return this.#db.pragma("data_version", { simple: true }) as number;
   }
 
-  /** Bytes of the database and its WAL on disk. */
-  sizeOnDisk(): number {
-    let total = 0;
-    for (const suffix of ["", "-wal"]) {
-      try {
-        total += fs.statSync(`${this.file}${suffix}`).size;
-      } catch (error) {
-        if (errnoCode(error) !== "ENOENT") throw error;
-      }
-    }
-    return total;
-  }
-
   /** Closes the connection (the last one to close also checkpoints and removes the WAL). */
   close(): void {
     if (this.#db.open) this.#db.close();
@@ -544,10 +531,6 @@ export class JobIndex {
       bytesDelta,
       jobId,
     );
-  }
-
-  setRecordSize(jobId: string, size: number): void {
-    this.#statement("UPDATE jobs SET record_size = ? WHERE job_id = ?").run(size, jobId);
   }
 
   setPlanSize(jobId: string, size: number | undefined): void {

@@ -51,12 +51,6 @@ export async function walkFiles(root: string): Promise<WalkedFile[]> {
   return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
-/** Count and bytes of the regular files below `root`. */
-export async function measureFiles(root: string): Promise<{ filesCount: number; totalSizeBytes: number }> {
-  const files = await walkFiles(root);
-  return { filesCount: files.length, totalSizeBytes: files.reduce((sum, file) => sum + file.size, 0) };
-}
-
 function notADirectory(jobId: string, relativePath: string, cause?: unknown): JobStorageError {
   return new JobStorageError(
     "INVALID_PATH",
