@@ -18,14 +18,10 @@ const POLL_MS = 20;
 /** Rows read per query. */
 const PAGE = 500;
 
+/** A feed row as `watch` reports it: the same fields (the index leaves absent ones out), less the job id. */
 function toChange(row: ChangeRow): JobChange {
-  const change: JobChange = { seq: row.seq, type: row.type, at: row.at };
-  if (row.path !== undefined) change.path = row.path;
-  if (row.from !== undefined) change.from = row.from;
-  if (row.size !== undefined) change.size = row.size;
-  if (row.sha256 !== undefined) change.sha256 = row.sha256;
-  if (row.status !== undefined) change.status = row.status as JobStatus;
-  return change;
+  const { jobId: _jobId, status, ...change } = row;
+  return status === undefined ? change : { ...change, status: status as JobStatus };
 }
 
 function isTerminal(row: ChangeRow): boolean {
