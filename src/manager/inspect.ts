@@ -15,7 +15,7 @@ export function statFile(context: StorageContext, jobId: string, relative: strin
   requireJob(context, jobId);
   const row = context.index.getFile(jobId, relative);
   if (!row) return undefined;
-  return { path: row.path, size: row.size, modified: new Date(row.mtimeMs), sha256: row.sha256, executable: (row.mode & 0o111) !== 0 };
+  return { path: row.path, size: row.size, modified: new Date(Math.round(row.mtimeMs)), sha256: row.sha256, executable: (row.mode & 0o111) !== 0 };
 }
 
 /**

@@ -522,7 +522,7 @@ export class JobStorageManager extends EventEmitter<JobStorageEvents> implements
         path: file.path,
         name: path.posix.basename(file.path),
         size: file.size,
-        modified: new Date(file.mtimeMs),
+        modified: new Date(Math.round(file.mtimeMs)), // rounded as fs.Stats rounds its mtime
         sha256: file.sha256,
       }));
   }
