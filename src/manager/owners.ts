@@ -39,15 +39,22 @@ export class OwnerRegistry {
   constructor(dir: string) {
     this.#dir = dir;
     let lock: BetterSqlite3.Database | undefined;
+    // Made under a name no prober looks at, locked, then renamed into place: a file under the
+    // owner's name is locked from its first instant (the lock is the inode's, so it survives
+    // the rename). Otherwise a process opening at the same moment could find it unlocked,
+    // take this live process for dead, and settle its writes under it.
+    const staging = path.join(dir, `.${this.id}.new`);
     try {
       fs.mkdirSync(dir, { recursive: true });
-      lock = new (driver())(this.#file(this.id));
+      lock = new (driver())(staging);
       // EXCLUSIVE locking mode: after the first write the lock is held until the connection closes.
       lock.pragma("locking_mode = EXCLUSIVE");
       lock.pragma("journal_mode = MEMORY"); // no -journal file beside it (OFF is refused in defensive mode)
       lock.exec(`CREATE TABLE owner (pid INTEGER); INSERT INTO owner VALUES (${process.pid})`);
+      fs.renameSync(staging, this.#file(this.id));
     } catch (error) {
       lock?.close();
+      fs.rmSync(staging, { force: true });
       fs.rmSync(this.#file(this.id), { force: true });
       if (!isDiskFullError(error) && errnoCode(error) !== "SQLITE_CANTOPEN") throw error;
       lock = undefined;
