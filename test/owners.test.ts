@@ -22,7 +22,11 @@ describe("owner locks", () => {
     const dead: string[] = [];
     try {
       let done = false;
-      void child.waitForLine("done").then(() => (done = true));
+      let failed: unknown;
+      void child.waitForLine("done").then(
+        () => (done = true),
+        (error: unknown) => ((failed = error), (done = true)),
+      );
       // Probe every owner file as soon as it appears, while the child keeps opening new ones.
       for (;;) {
         for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
@@ -30,6 +34,7 @@ describe("owner locks", () => {
           seen.add(name);
           if (!prober.isAlive(name)) dead.push(name);
         }
+        if (failed !== undefined) throw failed;
         if (done && seen.size >= 150) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
