@@ -22,10 +22,10 @@ describe("owner locks", () => {
     const dead: string[] = [];
     try {
       let done = false;
-      let failed: unknown;
+      let failed: Error | undefined;
       void child.waitForLine("done").then(
         () => (done = true),
-        (error: unknown) => ((failed = error), (done = true)),
+        (error: unknown) => ((failed = error instanceof Error ? error : new Error(String(error))), (done = true)),
       );
       // Probe every owner file as soon as it appears, while the child keeps opening new ones.
       for (;;) {
