@@ -36,6 +36,15 @@ const StatusRecordSchema = z.object({
   errorMessage: z.string().optional(),
 });
 
+/** The fields a record has only sometimes: copied when present, never as `undefined`. */
+const OPTIONAL_FIELDS = ["zipSizeBytes", "zipSha256", "downloadUrl", "s3Url", "errorMessage"] as const;
+
+function copyOptionalFields(from: Pick<JobRecord, (typeof OPTIONAL_FIELDS)[number]>, to: Partial<Record<(typeof OPTIONAL_FIELDS)[number], unknown>>): void {
+  for (const field of OPTIONAL_FIELDS) {
+    if (from[field] !== undefined) to[field] = from[field];
+  }
+}
+
 /** The text of a `job.json` for `record`. */
 export function serializeStatusRecord(record: StatusRecord | JobRecord): string {
   const status: Record<string, unknown> = {
@@ -48,11 +57,7 @@ export function serializeStatusRecord(record: StatusRecord | JobRecord): string 
     expiresAt: record.expiresAt,
     zipReady: record.zipReady,
   };
-  if (record.zipSizeBytes !== undefined) status.zipSizeBytes = record.zipSizeBytes;
-  if (record.zipSha256 !== undefined) status.zipSha256 = record.zipSha256;
-  if (record.downloadUrl !== undefined) status.downloadUrl = record.downloadUrl;
-  if (record.s3Url !== undefined) status.s3Url = record.s3Url;
-  if (record.errorMessage !== undefined) status.errorMessage = record.errorMessage;
+  copyOptionalFields(record, status);
   return `${JSON.stringify(status, null, 2)}\n`;
 }
 
@@ -94,10 +99,6 @@ export function toMetadata(record: JobRecord, now: Date): JobMetadata {
     totalSizeBytes: record.totalSizeBytes,
     zipReady: record.zipReady,
   };
-  if (record.zipSizeBytes !== undefined) metadata.zipSizeBytes = record.zipSizeBytes;
-  if (record.zipSha256 !== undefined) metadata.zipSha256 = record.zipSha256;
-  if (record.downloadUrl !== undefined) metadata.downloadUrl = record.downloadUrl;
-  if (record.s3Url !== undefined) metadata.s3Url = record.s3Url;
-  if (record.errorMessage !== undefined) metadata.errorMessage = record.errorMessage;
+  copyOptionalFields(record, metadata);
   return metadata;
 }
