@@ -5,6 +5,7 @@
  * unawaited `completeJob`, and the seams tests pass to `open()`.
  */
 import { execFile } from "node:child_process";
+import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -152,6 +153,51 @@ describe("the index is derived state", () => {
     const { storage } = await openStorage({ basePath });
     expect((await storage.listJobs()).map((job) => job.jobId).sort()).toEqual([...jobs.keys()].filter((id) => id !== "job-broken").sort());
     expect((await storage.getStats()).fileCount).toBe(2 * jobs.get("job-gen")!.files.size);
+  });
+
+  it("upgrades an index of schema version 1 in place, keeping every job and file", async () => {
+    const basePath = await tempDir("ej-index-");
+    const jobs = await populate(basePath);
+    const storage0 = await JobStorageManager.open({ basePath, scheduler: manualScheduler() });
+    const before = await everything(storage0, [...jobs.keys()]);
+    await storage0.close();
+    // Version 1 as it was: intents had no held bytes and no path indexes.
+    const file = path.join(basePath, ".index", "jobs.db");
+    const db = new Database(file);
+    db.exec("DROP INDEX intents_by_path; DROP INDEX intents_by_from_path; ALTER TABLE intents DROP COLUMN held;");
+    db.pragma("user_version = 1");
+    db.close();
+
+    const logger = recordingLogger();
+    const { storage } = await openStorage({ basePath, logger });
+    await expectJobsBack(storage, jobs, before);
+    expect(logger.lines.filter((line) => line.level === "warn")).toEqual([]); // upgraded, not rebuilt
+    await storage.writeFile("job-gen", "src/after.ts", "export {}");
+    await storage.close();
+    const upgraded = new Database(file, { readonly: true });
+    try {
+      expect(upgraded.pragma("user_version", { simple: true })).toBe(2);
+      expect(upgraded.prepare("SELECT name FROM pragma_table_info('intents') WHERE name = 'held'").pluck().get()).toBe("held");
+    } finally {
+      upgraded.close();
+    }
+  });
+
+  it("refuses an index of a newer schema version with INVALID_STATE, and leaves it as it is", async () => {
+    const basePath = await tempDir("ej-index-");
+    await populate(basePath);
+    const file = path.join(basePath, ".index", "jobs.db");
+    const db = new Database(file);
+    db.pragma("user_version = 99");
+    db.close();
+    const bytes = await fs.readFile(file);
+    const error = await JobStorageManager.open({ basePath, scheduler: manualScheduler() }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({ code: "INVALID_STATE" });
+    expect((error as Error).message).toContain("schema version 99; this version of ephemeral-jobs reads version 2");
+    expect((await fs.readFile(file)).equals(bytes)).toBe(true);
   });
 });
 

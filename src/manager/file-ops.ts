@@ -10,8 +10,12 @@ import { assertWritable, requireJob, trackWrite, transact, unlessJobGone, type S
 import { mapDiskFull } from "./fs-utils.js";
 import { prepareTarget, resolveExisting } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
+import { waitForPaths } from "./path-turns.js";
 import type { MoveFileResult } from "./types.js";
 import { dropRow } from "./writes.js";
+
+/** What a transaction returns when the path has another change in flight: wait and account again. */
+const BUSY = Symbol("busy");
 
 /** Deletes a generated file; `false` when the index has no file at that path. */
 export function deleteFile(context: StorageContext, jobId: string, relative: string): Promise<boolean> {
@@ -25,16 +29,24 @@ async function runDelete(context: StorageContext, jobId: string, relative: strin
   const layout = context.layout(jobId);
   const target = await resolveExisting(layout.files, context.realFiles(jobId), relative);
   if (target === undefined) return false;
-  const intent = transact(
-    context,
-    () => {
-      assertWritable(requireJob(context, jobId), context.now());
-      if (!index.getFile(jobId, relative)) return undefined;
-      dropRow(context, jobId, relative);
-      return index.addIntent({ owner: context.owners.id, jobId, kind: "delete", path: relative, fromPath: undefined, tmp: undefined });
-    },
-    { jobId, path: relative },
-  );
+  let intent: number | typeof BUSY | undefined;
+  for (;;) {
+    intent = transact(
+      context,
+      () => {
+        assertWritable(requireJob(context, jobId), context.now());
+        const row = index.getFile(jobId, relative);
+        if (!row) return undefined;
+        if (index.pathBusy(jobId, relative) !== undefined) return BUSY;
+        dropRow(context, jobId, relative);
+        // The bytes stay held until the file is gone from the disk.
+        return index.addIntent({ owner: context.owners.id, jobId, kind: "delete", path: relative, fromPath: undefined, tmp: undefined, held: row.size });
+      },
+      { jobId, path: relative },
+    );
+    if (intent !== BUSY) break;
+    await waitForPaths(context, jobId, [relative]);
+  }
   if (intent === undefined) return false;
   try {
     await fs.unlink(target);
@@ -74,29 +86,34 @@ async function runMove(context: StorageContext, jobId: string, from: string, to:
   if (source === undefined || !index.getFile(jobId, from)) throw notFound();
   const target = await prepareTarget(layout.files, context.realFiles(jobId), jobId, to);
   let replaced = false;
-  const intent = transact(
-    context,
-    () => {
-      assertWritable(requireJob(context, jobId), context.now());
-      const moving = index.getFile(jobId, from);
-      if (!moving) throw notFound();
-      const existing = index.getFile(jobId, to);
-      const onDisk = lstatOrUndefined(target);
-      if (onDisk?.isDirectory()) {
-        throw new JobStorageError("INVALID_PATH", `Cannot move onto "${to}": it is a directory`, { jobId, path: to });
-      }
-      if ((existing || onDisk) && !overwrite) {
-        throw new JobStorageError("FILE_EXISTS", `File "${to}" already exists in job "${jobId}" (pass overwrite to replace it)`, { jobId, path: to });
-      }
-      replaced = existing !== undefined;
-      dropRow(context, jobId, to);
-      dropRow(context, jobId, from);
-      index.upsertFile(jobId, { ...moving, path: to });
-      index.adjustCounts(jobId, 1, moving.size);
-      return index.addIntent({ owner: context.owners.id, jobId, kind: "move", path: to, fromPath: from, tmp: undefined });
-    },
-    { jobId, path: from },
-  );
+  const accountMove = (): number | typeof BUSY => {
+    assertWritable(requireJob(context, jobId), context.now());
+    const moving = index.getFile(jobId, from);
+    if (!moving) throw notFound();
+    if (index.pathBusy(jobId, from) !== undefined || index.pathBusy(jobId, to) !== undefined) return BUSY;
+    const existing = index.getFile(jobId, to);
+    const onDisk = lstatOrUndefined(target);
+    if (onDisk?.isDirectory()) {
+      throw new JobStorageError("INVALID_PATH", `Cannot move onto "${to}": it is a directory`, { jobId, path: to });
+    }
+    if ((existing || onDisk) && !overwrite) {
+      throw new JobStorageError("FILE_EXISTS", `File "${to}" already exists in job "${jobId}" (pass overwrite to replace it)`, { jobId, path: to });
+    }
+    replaced = existing !== undefined;
+    dropRow(context, jobId, to);
+    dropRow(context, jobId, from);
+    index.upsertFile(jobId, { ...moving, path: to });
+    index.adjustCounts(jobId, 1, moving.size);
+    // A replaced file's bytes stay held until the rename has landed.
+    const held = existing?.size ?? 0;
+    return index.addIntent({ owner: context.owners.id, jobId, kind: "move", path: to, fromPath: from, tmp: undefined, held });
+  };
+  let intent: number | typeof BUSY;
+  for (;;) {
+    intent = transact(context, accountMove, { jobId, path: from });
+    if (intent !== BUSY) break;
+    await waitForPaths(context, jobId, [from, to]);
+  }
   try {
     await fs.rename(source, target);
   } catch (error) {

@@ -20,7 +20,7 @@ import { JobStorageError, errnoCode, isDiskFullError } from "../errors.js";
 import type { JobRecord } from "./record.js";
 
 /** The schema version this module reads and writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE jobs (
@@ -61,8 +61,11 @@ CREATE TABLE intents (
   kind TEXT NOT NULL,
   path TEXT,
   from_path TEXT,
-  tmp TEXT
+  tmp TEXT,
+  held INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX intents_by_path ON intents (job_id, path);
+CREATE INDEX intents_by_from_path ON intents (job_id, from_path);
 CREATE TABLE changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id TEXT NOT NULL,
@@ -81,6 +84,19 @@ CREATE TABLE kept_zips (
   kept_ms INTEGER NOT NULL
 );
 `;
+
+/**
+ * Upgrades an index of an earlier schema version in place, or returns
+ * \`false\` when it cannot. Version 2 gives every intent the bytes it holds
+ * against the project limit, and indexes intents by path.
+ */
+const MIGRATIONS: Record<number, string> = {
+  1: `
+ALTER TABLE intents ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX intents_by_path ON intents (job_id, path);
+CREATE INDEX intents_by_from_path ON intents (job_id, from_path);
+`,
+};
 
 /** One file as the index knows it. */
 export interface FileRow {
@@ -103,6 +119,12 @@ export interface Intent {
   path: string | undefined;
   fromPath: string | undefined;
   tmp: string | undefined;
+  /**
+   * Bytes this change holds against the project limit until its outcome is
+   * recorded: what it freed (a smaller overwrite, a delete, a replaced move
+   * target), which the disk still holds if the change does not land.
+   */
+  held: number;
 }
 
 /** The change types of the feed (`watch`). */
@@ -346,6 +368,9 @@ export class JobIndex {
           db.exec(SCHEMA);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
           created = true;
+        } else if (version < SCHEMA_VERSION && MIGRATIONS[version] !== undefined) {
+          for (let from = version; from < SCHEMA_VERSION; from += 1) db.exec(MIGRATIONS[from]!);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
         } else if (version !== SCHEMA_VERSION) {
           throw new JobStorageError(
             "INVALID_STATE",
@@ -539,14 +564,15 @@ export class JobIndex {
 
   // ----------------------------------------------------------- intents
 
-  addIntent(intent: Omit<Intent, "id">): number {
-    const result = this.#statement("INSERT INTO intents (owner, job_id, kind, path, from_path, tmp) VALUES (?, ?, ?, ?, ?, ?)").run(
+  addIntent(intent: Omit<Intent, "id" | "held"> & { held?: number }): number {
+    const result = this.#statement("INSERT INTO intents (owner, job_id, kind, path, from_path, tmp, held) VALUES (?, ?, ?, ?, ?, ?, ?)").run(
       intent.owner,
       intent.jobId,
       intent.kind,
       intent.path ?? null,
       intent.fromPath ?? null,
       intent.tmp ?? null,
+      intent.held ?? 0,
     );
     return Number(result.lastInsertRowid);
   }
@@ -555,13 +581,41 @@ export class JobIndex {
     this.#statement("DELETE FROM intents WHERE id = ?").run(id);
   }
 
+  /**
+   * The owner of a change in flight at \`filePath\` (written, deleted, or moved
+   * to or from there), if any. Changes to one path are made one at a time, so
+   * the disk ends up holding what the index accounted for last.
+   */
+  pathBusy(jobId: string, filePath: string): string | undefined {
+    return this.#statement(
+      `SELECT owner FROM intents WHERE job_id = @job AND path = @path
+       UNION ALL SELECT owner FROM intents WHERE job_id = @job AND from_path = @path LIMIT 1`,
+    )
+      .pluck()
+      .get({ job: jobId, path: filePath }) as string | undefined;
+  }
+
+  /** Bytes the job's changes in flight hold against the project limit (see {@link Intent.held}). */
+  heldBytes(jobId: string): number {
+    return this.#statement("SELECT coalesce(sum(held), 0) FROM intents WHERE job_id = ?").pluck().get(jobId) as number;
+  }
+
   /** Intents of other owners: those of this job, or all when `jobId` is undefined. */
   foreignIntents(owner: string, jobId?: string): Intent[] {
     const rows = (
       jobId === undefined
         ? this.#statement("SELECT * FROM intents WHERE owner != ?").all(owner)
         : this.#statement("SELECT * FROM intents WHERE owner != ? AND job_id = ?").all(owner, jobId)
-    ) as { id: number; owner: string; job_id: string; kind: IntentKind; path: string | null; from_path: string | null; tmp: string | null }[];
+    ) as {
+      id: number;
+      owner: string;
+      job_id: string;
+      kind: IntentKind;
+      path: string | null;
+      from_path: string | null;
+      tmp: string | null;
+      held: number;
+    }[];
     return rows.map((row) => ({
       id: row.id,
       owner: row.owner,
@@ -570,6 +624,7 @@ export class JobIndex {
       path: row.path ?? undefined,
       fromPath: row.from_path ?? undefined,
       tmp: row.tmp ?? undefined,
+      held: row.held,
     }));
   }
 

@@ -12,10 +12,11 @@ import pLimit from "p-limit";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { validateJobPath } from "../paths/validate.js";
 import type { FileContent, FileInput } from "../schemas.js";
-import { assertWritable, deferOutcome, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
+import { assertWritable, deferOutcome, flushOutcomes, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
 import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
 import { prepareTarget, sha256, tempName } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
+import { waitForPaths } from "./path-turns.js";
 import type { WriteFilesEntryResult } from "./types.js";
 
 /** A file of a batch whose content is staged in a temporary file. */
@@ -32,6 +33,8 @@ interface StagedWrite {
   /** Its mtime, which the rename keeps. */
   mtimeMs: number;
   intent?: number;
+  /** Bytes its intent holds against the project limit (what a smaller overwrite frees). */
+  held?: number;
 }
 
 /** Results of a batch, with the failed entries' errors by index. */
@@ -140,21 +143,27 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
     throw new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" not found`, { jobId });
   }
 
-  if (staged.length > 0) {
-    let accepted: StagedWrite[];
+  // Rounds: a write whose path has another change in flight waits for it (path-turns.ts).
+  let pending = staged;
+  for (let round = 0; pending.length > 0; round += 1) {
+    let turn: AccountedTurn;
     try {
-      accepted = transact(context, () => account(context, jobId, staged, errors), { jobId });
+      if (round > 0) await waitForPaths(context, jobId, pending.map((item) => item.path));
+      turn = transact(context, () => account(context, jobId, pending, errors), { jobId });
     } catch (error) {
-      await discard(staged);
-      if (!isJobStorageError(error, "STORAGE_FULL")) throw error;
-      for (const item of staged) errors.set(item.index, new JobStorageError("STORAGE_FULL", error.message, { jobId, path: item.path, cause: error.cause }));
-      accepted = [];
+      await discard(pending);
+      // The first round's refusal (job gone, not writable) is the whole call's; later, earlier
+      // rounds have landed, so it is each remaining entry's.
+      if (!isJobStorageError(error) || (round === 0 && error.code !== "STORAGE_FULL")) throw error;
+      for (const item of pending) errors.set(item.index, new JobStorageError(error.code, error.message, { jobId, path: item.path, cause: error.cause }));
+      break;
     }
-    await discard(staged.filter((item) => !accepted.includes(item)));
-    await land(context, jobId, accepted, errors);
-    for (const item of accepted) {
+    await discard(pending.filter((item) => !turn.accepted.includes(item) && !turn.waiting.includes(item)));
+    await land(context, jobId, turn.accepted, errors);
+    for (const item of turn.accepted) {
       if (!errors.has(item.index)) results[item.index] = { path: item.path, success: true, size: item.size };
     }
+    pending = turn.waiting;
   }
   for (const [position, error] of errors) {
     results[position] = { path: results[position]!.path, success: false, error: { code: error.code, message: error.message } };
@@ -162,19 +171,38 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
   return { results, errors };
 }
 
+/** What one transaction of a batch did: writes accounted for, and writes whose path was busy. */
+interface AccountedTurn {
+  accepted: StagedWrite[];
+  waiting: StagedWrite[];
+}
+
 /**
  * Inside the transaction: checks the job, then accounts for every staged
  * write in order (quota first), recording an intent for each accepted one.
+ * A write whose path has another change in flight waits for a later round,
+ * and so do the batch's later writes to that path.
+ *
+ * The project limit counts the bytes in flight changes hold: a write that
+ * makes a file smaller frees the difference only once it has landed.
  */
-function account(context: StorageContext, jobId: string, staged: StagedWrite[], errors: Map<number, JobStorageError>): StagedWrite[] {
+function account(context: StorageContext, jobId: string, staged: StagedWrite[], errors: Map<number, JobStorageError>): AccountedTurn {
   const { index, options, owners } = context;
   const record = requireJob(context, jobId);
   assertWritable(record, context.now());
-  let total = record.totalSizeBytes;
+  let usage = record.totalSizeBytes + index.heldBytes(jobId);
   const accepted: StagedWrite[] = [];
+  const waiting: StagedWrite[] = [];
+  const ours = new Set<string>(); // paths this transaction has accounted for
+  const busy = new Set<string>();
   for (const item of staged) {
-    const previous = index.getFile(jobId, item.path);
-    const next = total - (previous?.size ?? 0) + item.size;
+    if (busy.has(item.path) || (!ours.has(item.path) && index.pathBusy(jobId, item.path) !== undefined)) {
+      busy.add(item.path);
+      waiting.push(item);
+      continue;
+    }
+    const previousSize = index.getFile(jobId, item.path)?.size;
+    const next = usage + Math.max(0, item.size - (previousSize ?? 0));
     if (next > options.maxProjectSizeBytes) {
       errors.set(
         item.index,
@@ -186,13 +214,15 @@ function account(context: StorageContext, jobId: string, staged: StagedWrite[], 
       );
       continue;
     }
-    total = next;
+    usage = next;
     index.upsertFile(jobId, { path: item.path, size: item.size, mode: item.mode, mtimeMs: item.mtimeMs, sha256: item.sha256 });
-    index.adjustCounts(jobId, previous ? 0 : 1, item.size - (previous?.size ?? 0));
-    item.intent = index.addIntent({ owner: owners.id, jobId, kind: "file", path: item.path, fromPath: undefined, tmp: item.tmp });
+    index.adjustCounts(jobId, previousSize === undefined ? 1 : 0, item.size - (previousSize ?? 0));
+    item.held = Math.max(0, (previousSize ?? 0) - item.size);
+    item.intent = index.addIntent({ owner: owners.id, jobId, kind: "file", path: item.path, fromPath: undefined, tmp: item.tmp, held: item.held });
+    ours.add(item.path);
     accepted.push(item);
   }
-  return accepted;
+  return { accepted, waiting };
 }
 
 /** Renames the accepted writes into place, then records the outcome in one transaction. */
@@ -236,6 +266,8 @@ async function land(context: StorageContext, jobId: string, accepted: StagedWrit
       context.index.addChange({ jobId, type: "file:written", path: item.path, size: item.size, sha256: item.sha256, at });
     }
   });
+  // Bytes a smaller overwrite frees are free for every process once the call returns.
+  if (accepted.some((item) => (item.held ?? 0) > 0)) flushOutcomes(context);
   if (unexpected !== undefined) throw unexpected.error;
 }
 
