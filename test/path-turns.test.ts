@@ -13,7 +13,10 @@ import { filesBelow } from "./fixtures/verify.js";
 import { rejection } from "./helpers/rejection.js";
 import { openStorage, tempDir } from "./helpers/temp.js";
 
-const LIMIT = 10_000;
+const LIMIT = 1_000_000;
+// Sizes above the 64 KiB up to which writes rename synchronously: the gates below hold
+// \`fs.promises\` calls.
+const KB = 1000;
 const openGates: (() => void)[] = [];
 
 /** Holds the first `fs.promises[op]` call whose path ends with `suffix` until `open()`. */
@@ -78,33 +81,33 @@ describe("changes to one path take turns", () => {
   it("a second write to a path lands after the first, so a slow first rename cannot bring back freed bytes", async () => {
     const { a, b, jobId } = await twoManagers();
     const slow = gate("rename", `${path.sep}files${path.sep}p.txt`);
-    const big = a.writeFile(jobId, "p.txt", "B".repeat(8_000));
+    const big = a.writeFile(jobId, "p.txt", "B".repeat(800 * KB));
     await slow.reached;
 
-    // Another process overwrites p.txt with a small file, then writes q.txt. Without turns,
-    // the small write would be accounted at once, q.txt would fit, and the big rename
-    // landing last would leave 13,000 bytes on disk under a limit of 10,000.
-    const small = b.writeFile(jobId, "p.txt", "s".repeat(100));
+    // Another process overwrites p.txt with a smaller file, then writes q.txt. Without turns,
+    // the smaller write would be accounted at once, q.txt would fit, and the big rename
+    // landing last would leave 1.3 MB on disk under a limit of 1 MB.
+    const small = b.writeFile(jobId, "p.txt", "s".repeat(100 * KB));
     const smallState = settledFlag(small);
-    const refused = await rejection(b.writeFile(jobId, "q.txt", "q".repeat(5_000)));
+    const refused = await rejection(b.writeFile(jobId, "q.txt", "q".repeat(500 * KB)));
     expect(refused.code).toBe("PROJECT_TOO_LARGE");
     expect(smallState.settled).toBe(false); // waiting for its turn
 
     slow.open();
     await big;
     await small;
-    expect(await b.readFile(jobId, "p.txt", "utf8")).toBe("s".repeat(100));
-    expect(await a.readFile(jobId, "p.txt", "utf8")).toBe("s".repeat(100));
-    expect(await expectIndexIsDisk(b, jobId)).toBe(100);
+    expect(await b.readFile(jobId, "p.txt", "utf8")).toBe("s".repeat(100 * KB));
+    expect(await a.readFile(jobId, "p.txt", "utf8")).toBe("s".repeat(100 * KB));
+    expect(await expectIndexIsDisk(b, jobId)).toBe(100 * KB);
     // Once both have landed, the room is there.
-    await b.writeFile(jobId, "q.txt", "q".repeat(5_000));
-    expect(await expectIndexIsDisk(a, jobId)).toBe(5_100);
+    await b.writeFile(jobId, "q.txt", "q".repeat(500 * KB));
+    expect(await expectIndexIsDisk(a, jobId)).toBe(600 * KB);
   });
 
   it("writes of one batch wait for the busy path only, and keep batch order on it", async () => {
     const { a, b, jobId } = await twoManagers();
     const slow = gate("rename", `${path.sep}files${path.sep}p.txt`);
-    const first = a.writeFile(jobId, "p.txt", "first");
+    const first = a.writeFile(jobId, "p.txt", "f".repeat(100 * KB));
     await slow.reached;
     const batch = b.writeFiles(jobId, [
       { path: "p.txt", content: "second" },
@@ -124,42 +127,42 @@ describe("changes to one path take turns", () => {
 
   it("a smaller overwrite frees its bytes only once it has landed", async () => {
     const { a, b, jobId } = await twoManagers();
-    await a.writeFile(jobId, "p.txt", "B".repeat(8_000));
+    await a.writeFile(jobId, "p.txt", "B".repeat(800 * KB));
     const slow = gate("rename", `${path.sep}files${path.sep}p.txt`);
-    const shrink = a.writeFile(jobId, "p.txt", "s".repeat(100));
+    const shrink = a.writeFile(jobId, "p.txt", "s".repeat(100 * KB));
     await slow.reached;
-    // If the rename failed, the disk would still hold 8,000 bytes: they are not free yet.
-    expect((await rejection(b.writeFile(jobId, "q.txt", "q".repeat(5_000)))).code).toBe("PROJECT_TOO_LARGE");
+    // If the rename failed, the disk would still hold 800 kB: they are not free yet.
+    expect((await rejection(b.writeFile(jobId, "q.txt", "q".repeat(500 * KB)))).code).toBe("PROJECT_TOO_LARGE");
     slow.open();
     await shrink;
-    await b.writeFile(jobId, "q.txt", "q".repeat(5_000));
-    expect(await expectIndexIsDisk(b, jobId)).toBe(5_100);
+    await b.writeFile(jobId, "q.txt", "q".repeat(500 * KB));
+    expect(await expectIndexIsDisk(b, jobId)).toBe(600 * KB);
   });
 
   it("a delete holds the file's bytes until it is gone, and a write to that path waits for it", async () => {
     const { a, b, jobId } = await twoManagers();
-    await a.writeFile(jobId, "p.txt", "B".repeat(8_000));
+    await a.writeFile(jobId, "p.txt", "B".repeat(800 * KB));
     const slow = gate("unlink", `${path.sep}files${path.sep}p.txt`);
     const deletion = a.deleteFile(jobId, "p.txt");
     await slow.reached;
     const rewrite = b.writeFile(jobId, "p.txt", "new");
     const rewriteState = settledFlag(rewrite);
-    expect((await rejection(b.writeFile(jobId, "q.txt", "q".repeat(5_000)))).code).toBe("PROJECT_TOO_LARGE");
+    expect((await rejection(b.writeFile(jobId, "q.txt", "q".repeat(500 * KB)))).code).toBe("PROJECT_TOO_LARGE");
     expect(rewriteState.settled).toBe(false);
     slow.open();
     expect(await deletion).toBe(true);
     await rewrite;
     // The rewrite came after the delete: its file stays, and is counted.
     expect(await a.readFile(jobId, "p.txt", "utf8")).toBe("new");
-    await b.writeFile(jobId, "q.txt", "q".repeat(5_000));
-    expect(await expectIndexIsDisk(a, jobId)).toBe(5_003);
+    await b.writeFile(jobId, "q.txt", "q".repeat(500 * KB));
+    expect(await expectIndexIsDisk(a, jobId)).toBe(500 * KB + 3);
   });
 
   it("a move waits for a write in flight at its source, and moves what that write left", async () => {
     const { a, b, jobId } = await twoManagers();
     await a.writeFile(jobId, "p.txt", "old");
     const slow = gate("rename", `${path.sep}files${path.sep}p.txt`);
-    const write = a.writeFile(jobId, "p.txt", "newer content");
+    const write = a.writeFile(jobId, "p.txt", "n".repeat(100 * KB));
     await slow.reached;
     const move = b.moveFile(jobId, "p.txt", "moved.txt");
     const moveState = settledFlag(move);
@@ -168,8 +171,8 @@ describe("changes to one path take turns", () => {
     expect(moveState.settled).toBe(false);
     slow.open();
     await write;
-    expect(await move).toMatchObject({ from: "p.txt", path: "moved.txt", size: "newer content".length });
-    expect(await a.readFile(jobId, "moved.txt", "utf8")).toBe("newer content");
+    expect(await move).toMatchObject({ from: "p.txt", path: "moved.txt", size: 100 * KB });
+    expect(await a.readFile(jobId, "moved.txt", "utf8")).toBe("n".repeat(100 * KB));
     expect((await a.listFiles(jobId)).map((file) => file.path).sort()).toEqual(["marker.txt", "moved.txt"]);
     await expectIndexIsDisk(a, jobId);
   });

@@ -131,7 +131,7 @@ async function ensureParent(filesRoot: string, realFilesRoot: string, parentRela
   for (const segment of segments.slice(existing)) {
     current = path.join(current, segment);
     try {
-      await fs.mkdir(current);
+      fsSync.mkdirSync(current); // synchronous for the reason isInsideDirectory is
     } catch (error) {
       const code = errnoCode(error);
       if (code === "ENOTDIR") throw new BlockedParent(code, { cause: error });
