@@ -71,12 +71,16 @@ export class OwnerRegistry {
     return path.join(this.#dir, owner);
   }
 
-  /** Whether `owner` (this process's or another's) is still alive. */
-  isAlive(owner: string): boolean {
+  /**
+   * Whether `owner` (this process's or another's) is still alive. A live
+   * answer is remembered for a moment; `fresh` probes again, for a caller
+   * about to wait on that owner.
+   */
+  isAlive(owner: string, { fresh = false }: { fresh?: boolean } = {}): boolean {
     if (owner === this.id) return true;
     if (this.#dead.has(owner)) return false;
     const checked = this.#alive.get(owner);
-    if (checked !== undefined && Date.now() - checked < ALIVE_TTL_MS) return true;
+    if (!fresh && checked !== undefined && Date.now() - checked < ALIVE_TTL_MS) return true;
     const alive = this.#probe(owner);
     if (alive) this.#alive.set(owner, Date.now());
     else {

@@ -14,21 +14,30 @@ import { settleForeignIntents } from "./maintenance.js";
 /** The first wait; each later one doubles, up to the longest. A change is in flight for about a rename. */
 const FIRST_WAIT_MS = 1;
 const LONGEST_WAIT_MS = 16;
+/** How often a waiter probes a blocking process's lock afresh (each probe is about a millisecond). */
+const FRESH_PROBE_EVERY_MS = 64;
 
 /** Resolves once no change is in flight at any of `paths` (a dead process's changes are settled). */
 export async function waitForPaths(context: StorageContext, jobId: string, paths: Iterable<string>): Promise<void> {
   const wanted = [...new Set(paths)];
   let wait = FIRST_WAIT_MS;
+  let waited = 0;
+  let probed = -Infinity;
   for (;;) {
     flushOutcomes(context); // this process's own landed changes
     const owners = context.index.read(() => wanted.map((filePath) => context.index.pathBusy(jobId, filePath)));
     const busy = owners.filter((owner): owner is string => owner !== undefined);
     if (busy.length === 0) return;
-    if (busy.some((owner) => owner !== context.owners.id && !context.owners.isAlive(owner))) {
+    // Before waiting on another process, and every so often while waiting, look at its lock
+    // again: one seen alive a moment ago may just have been killed mid-change.
+    const fresh = waited - probed >= FRESH_PROBE_EVERY_MS;
+    if (fresh) probed = waited;
+    if (busy.some((owner) => owner !== context.owners.id && !context.owners.isAlive(owner, { fresh }))) {
       await settleForeignIntents(context, jobId);
       continue;
     }
     await sleep(wait);
+    waited += wait;
     wait = Math.min(wait * 2, LONGEST_WAIT_MS);
   }
 }
