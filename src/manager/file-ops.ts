@@ -52,7 +52,7 @@ async function runDelete(context: StorageContext, jobId: string, relative: strin
     await fs.unlink(target);
   } catch (error) {
     if (errnoCode(error) !== "ENOENT") {
-      await settlePaths(context, jobId, [relative], intent);
+      await settlePaths(context, jobId, [relative], [intent]);
       throw mapDiskFull(error, { jobId, path: relative });
     }
   }
@@ -117,7 +117,7 @@ async function runMove(context: StorageContext, jobId: string, from: string, to:
   try {
     await fs.rename(source, target);
   } catch (error) {
-    await settlePaths(context, jobId, [from, to], intent);
+    await settlePaths(context, jobId, [from, to], [intent]);
     const gone = unlessJobGone(context, jobId, error);
     if (gone !== error) throw gone;
     const code = errnoCode(error);

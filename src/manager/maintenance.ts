@@ -27,6 +27,8 @@ import { writeStatusFile } from "./status-file.js";
 import type { CleanupResult } from "./types.js";
 
 const HOUR_MS = 3_600_000;
+/** Files hashed (and temporaries removed) at once while settling. */
+const SETTLE_CONCURRENCY = 8;
 /** Temporary files and directories without metadata are leftovers once this old. */
 const LEFTOVER_AGE_MS = HOUR_MS;
 /** An owner lock's name: the owner's random UUID. */
@@ -39,26 +41,46 @@ const OWNER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
  * The common case, no foreign intent at all, is one indexed query.
  */
 export async function settleForeignIntents(context: StorageContext, jobId?: string): Promise<void> {
-  const intents = context.index.foreignIntents(context.owners.id, jobId);
-  for (const intent of intents) {
-    if (context.owners.isAlive(intent.owner)) continue;
-    await settleIntent(context, intent);
+  const dead = context.index.foreignIntents(context.owners.id, jobId).filter((intent) => !context.owners.isAlive(intent.owner));
+  if (dead.length === 0) return;
+  // A writer killed mid-batch leaves an intent per file: each job's file changes are settled
+  // together (the paths hashed at once, one transaction, one recount), the rest one by one.
+  const limit = pLimit(SETTLE_CONCURRENCY);
+  const temporaries = dead.map((intent) => intent.tmp).filter((tmp): tmp is string => tmp !== undefined);
+  await Promise.all(temporaries.map((tmp) => limit(() => removeFile(tmp).catch(() => {}))));
+  const fileChanges = new Map<string, Intent[]>();
+  for (const intent of dead) {
+    if (isFileChange(intent)) {
+      fileChanges.set(intent.jobId, [...(fileChanges.get(intent.jobId) ?? []), intent]);
+    } else {
+      await settleIntent(context, intent);
+      context.logger.warn({ jobId: intent.jobId, kind: intent.kind }, "settled a change left unfinished by a stopped process");
+    }
+  }
+  for (const [job, intents] of fileChanges) {
+    const paths = new Set(intents.flatMap((intent) => [intent.path, intent.fromPath].filter((p): p is string => p !== undefined)));
+    await settlePaths(context, job, [...paths], intents.map((intent) => intent.id));
+    context.logger.warn(
+      { jobId: job, changes: intents.length, paths: [...paths].slice(0, 10) },
+      "settled file changes left unfinished by a stopped process",
+    );
   }
 }
 
-/** Brings the index in line with the disk for what `intent` was changing, then drops it. */
+/** A change to a job's files (settled by {@link settlePaths}), not to its plan or record. */
+function isFileChange(intent: Intent): boolean {
+  return intent.kind === "file" || intent.kind === "delete" || intent.kind === "move";
+}
+
+/** Brings the index in line with the disk for the plan, status or job change `intent` was making, then drops it. */
 async function settleIntent(context: StorageContext, intent: Intent): Promise<void> {
   const { jobId } = intent;
   const layout = context.layout(jobId);
-  if (intent.tmp !== undefined) await removeFile(intent.tmp).catch(() => {});
   switch (intent.kind) {
     case "file":
     case "delete":
-    case "move": {
-      const paths = [intent.path, intent.fromPath].filter((p): p is string => p !== undefined);
-      await settlePaths(context, jobId, paths, intent.id);
-      break;
-    }
+    case "move":
+      return; // see isFileChange
     case "plan": {
       const size = await sizeOf(layout.plan);
       transact(context, () => {
@@ -84,18 +106,20 @@ async function settleIntent(context: StorageContext, intent: Intent): Promise<vo
       break;
     }
   }
-  context.logger.warn({ jobId, kind: intent.kind, path: intent.path }, "settled a change left unfinished by a stopped process");
 }
 
-/** Sets the index rows of `paths` to what the disk holds, recounts the job, and drops `intentId`. */
-export async function settlePaths(context: StorageContext, jobId: string, paths: string[], intentId?: number): Promise<void> {
+/** Sets the index rows of `paths` to what the disk holds, recounts the job, and drops the intents `intentIds`. */
+export async function settlePaths(context: StorageContext, jobId: string, paths: string[], intentIds: number[] = []): Promise<void> {
   const layout = context.layout(jobId);
+  const limit = pLimit(SETTLE_CONCURRENCY);
   const found = await Promise.all(
-    paths.map(async (relative) => {
-      const target = await resolveExisting(layout.files, context.realFiles(jobId), relative);
-      const disk = target === undefined ? undefined : await readFileOnDisk(target);
-      return { relative, disk };
-    }),
+    paths.map((relative) =>
+      limit(async () => {
+        const target = await resolveExisting(layout.files, context.realFiles(jobId), relative);
+        const disk = target === undefined ? undefined : await readFileOnDisk(target);
+        return { relative, disk };
+      }),
+    ),
   );
   transact(context, () => {
     if (!context.index.hasJob(jobId)) return;
@@ -104,7 +128,7 @@ export async function settlePaths(context: StorageContext, jobId: string, paths:
       else context.index.deleteFile(jobId, relative);
     }
     context.index.recount(jobId);
-    if (intentId !== undefined) context.index.removeIntent(intentId);
+    for (const id of intentIds) context.index.removeIntent(id);
   });
 }
 
