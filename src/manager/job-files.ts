@@ -153,7 +153,8 @@ export async function resolveExisting(
 ): Promise<string | undefined> {
   const target = path.join(filesRoot, relativePath);
   try {
-    const realParent = await fs.realpath(path.dirname(target));
+    // Synchronous for the reason isInsideDirectory is.
+    const realParent = fsSync.realpathSync.native(path.dirname(target));
     return isPathInsideDirectory(realParent, realFilesRoot) ? target : undefined;
   } catch (error) {
     const code = errnoCode(error);
@@ -181,25 +182,47 @@ export interface FileOnDisk {
 }
 
 /**
+ * Files up to this size are read and hashed with synchronous calls: a few
+ * reads from the page cache cost less than their trips through the thread
+ * pool and a stream. Larger ones are streamed.
+ */
+const SYNC_READ_MAX_BYTES = 1024 * 1024;
+/** `O_NOFOLLOW`: a link is not followed; `O_NONBLOCK`: a FIFO cannot hang the open. */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
+/**
  * Reads and hashes the regular file at `target` without following a link;
  * `undefined` when nothing (or no regular file) is there.
  */
 export async function readFileOnDisk(target: string): Promise<FileOnDisk | undefined> {
-  let handle;
+  let fd: number;
   try {
-    handle = await fs.open(target, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    fd = fsSync.openSync(target, READ_FLAGS);
   } catch (error) {
     const code = errnoCode(error);
-    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR" || code === "EISDIR") return undefined;
+    if (code === "ENOENT" || code === "ELOOP" || code === "ENOTDIR" || code === "EISDIR" || code === "ENXIO") return undefined;
     throw error;
   }
+  let streamed = false;
   try {
-    const stat = await handle.stat();
+    const stat = fsSync.fstatSync(fd);
     if (!stat.isFile()) return undefined;
     const hash = createHash("sha256");
-    for await (const chunk of handle.createReadStream({ autoClose: false, start: 0 })) hash.update(chunk as Buffer);
-    return { size: stat.size, mode: stat.mode & 0o777, mtimeMs: stat.mtimeMs, sha256: hash.digest("hex") };
+    const mode = stat.mode & 0o777;
+    if (stat.size <= SYNC_READ_MAX_BYTES) {
+      // To the end, also if it grew since the stat: the size is what was hashed.
+      const buffer = Buffer.allocUnsafe(Math.min(stat.size + 1, SYNC_READ_MAX_BYTES));
+      let size = 0;
+      for (let read = fsSync.readSync(fd, buffer, 0, buffer.length, 0); read > 0; read = fsSync.readSync(fd, buffer, 0, buffer.length, size)) {
+        hash.update(buffer.subarray(0, read));
+        size += read;
+      }
+      return { size, mode, mtimeMs: stat.mtimeMs, sha256: hash.digest("hex") };
+    }
+    streamed = true; // the stream closes the descriptor
+    for await (const chunk of fsSync.createReadStream("", { fd, start: 0 })) hash.update(chunk as Buffer);
+    return { size: stat.size, mode, mtimeMs: stat.mtimeMs, sha256: hash.digest("hex") };
   } finally {
-    await handle.close();
+    if (!streamed) fsSync.closeSync(fd);
   }
 }
