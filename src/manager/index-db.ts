@@ -86,8 +86,8 @@ CREATE TABLE kept_zips (
 `;
 
 /**
- * Upgrades an index of an earlier schema version in place, or returns
- * \`false\` when it cannot. Version 2 gives every intent the bytes it holds
+ * The SQL that upgrades an index from the version it is keyed by to the
+ * next, in place at `open()`. Version 2 gives every intent the bytes it holds
  * against the project limit, and indexes intents by path.
  */
 const MIGRATIONS: Record<number, string> = {
