@@ -6,7 +6,7 @@
  * rebuild from the directories finds every job as it was.
  */
 import { randomUUID } from "node:crypto";
-import fs from "node:fs/promises";
+import fsSync from "node:fs";
 import path from "node:path";
 import fse from "fs-extra";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
@@ -42,12 +42,13 @@ export async function createJobRecord(context: StorageContext, record: Omit<JobR
   try {
     // One directory at a time below .tmp/ (re-made if someone removed it): a recursive
     // mkdir reports ENOENT, not ENOSPC, when it runs out of inodes.
-    await fs.mkdir(path.dirname(staging), { recursive: true });
-    await fs.mkdir(staging);
-    await fs.mkdir(staged.files);
-    await fs.mkdir(staged.tmp);
+    // Synchronous metadata operations: each costs less than a trip through the thread pool.
+    fsSync.mkdirSync(path.dirname(staging), { recursive: true });
+    fsSync.mkdirSync(staging);
+    fsSync.mkdirSync(staged.files);
+    fsSync.mkdirSync(staged.tmp);
     await writeFileDurable(staged.record, text, { durable: context.options.fsync });
-    await fs.rename(staging, context.layout(jobId).dir);
+    fsSync.renameSync(staging, context.layout(jobId).dir);
   } catch (error) {
     await fse.remove(staging);
     transact(context, () => index.deleteJob(jobId));

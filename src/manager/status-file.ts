@@ -3,6 +3,7 @@
  * temporary name and renamed, so that it is whole or absent. It is what a
  * rebuild of the index reads; it changes only on status changes.
  */
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import type { StorageContext } from "./context.js";
 import { removeFile, writeFileDurable } from "./fs-utils.js";
@@ -16,7 +17,8 @@ export async function writeStatusFile(context: StorageContext, record: StatusRec
   const tmp = tempName(layout.tmp, "job-");
   try {
     await writeFileDurable(tmp, data, { durable: context.options.fsync, flag: "wx" });
-    await fs.rename(tmp, layout.record);
+    if (context.options.fsync) await fs.rename(tmp, layout.record);
+    else fsSync.renameSync(tmp, layout.record); // a metadata operation: cheaper than a thread-pool trip
   } catch (error) {
     await removeFile(tmp).catch(() => {});
     throw error;

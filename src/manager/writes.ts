@@ -14,22 +14,17 @@ import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { validateJobPath } from "../paths/validate.js";
 import type { FileContent, FileInput } from "../schemas.js";
 import { assertWritable, deferOutcome, flushOutcomes, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
-import { exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
+import { SYNC_WRITE_MAX_BYTES, exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
 import { prepareTarget, sha256, tempName } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
 import { waitForPaths } from "./path-turns.js";
 import type { WriteFilesEntryResult } from "./types.js";
 
 /**
- * Files up to this size are staged and renamed with synchronous calls: a
- * write of a few KiB to the page cache costs microseconds, several times less
- * than its trips through libuv's thread pool (open, write, close, rename), and
- * the index transaction between them is synchronous anyway. Larger files, and
- * every file with `fsync`, go through the thread pool and do not hold the
- * event loop.
+ * Files up to {@link SYNC_WRITE_MAX_BYTES} are staged and renamed with
+ * synchronous calls (the index transaction between the two is synchronous
+ * anyway); a batch lets the event loop run after this many such steps.
  */
-const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-/** A batch lets the event loop run after this many synchronous steps (about a millisecond). */
 const SYNC_STEPS_PER_TURN = 32;
 
 /** A file of a batch whose content is staged in a temporary file. */
@@ -136,12 +131,11 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
         try {
           const target = await prepareTarget(layout.files, realFiles, jobId, file.path, checkedParents);
           const sync = !options.fsync && file.data.byteLength <= SYNC_WRITE_MAX_BYTES;
-          if (sync) {
-            fsSync.writeFileSync(tmp, file.data, { flag: "wx", mode: file.mode });
-            if (file.mode === 0o755) fsSync.chmodSync(tmp, 0o755); // the umask must not take the x bits
-          } else {
-            await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
-            if (file.mode === 0o755) await fs.chmod(tmp, 0o755);
+          await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
+          if (file.mode === 0o755) {
+            // The umask must not take the x bits.
+            if (sync) fsSync.chmodSync(tmp, 0o755);
+            else await fs.chmod(tmp, 0o755);
           }
           const { ino, mtimeMs } = fsSync.lstatSync(tmp);
           staged.push({ index: file.index, path: file.path, size: file.data.byteLength, mode: file.mode, sha256: file.sha256, tmp, target, ino, mtimeMs, sync });
