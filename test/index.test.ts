@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import Database from "better-sqlite3";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -281,6 +281,34 @@ describe("openZip and completeJob", () => {
     expect((await done).zipReady).toBe(true);
     expect(zip.size).toBe((await fs.stat(zip.path)).size);
     expect([...(await zipFileEntries(zip.path)).keys()].sort()).toEqual(["README.md", "src/index.ts"]);
+  });
+
+  it("readRange serves a range from the file openZip opened, also once the ZIP is gone from the disk", async () => {
+    const { storage } = await openStorage();
+    const { jobId } = await storage.createJob({ projectName: "ranges" });
+    await storage.writeFiles(jobId, [
+      { path: "data.bin", content: randomBytes(40_000) }, // stored: the ZIP is over 40 kB
+      { path: "README.md", content: "# ranges\n" },
+    ]);
+    await storage.completeJob(jobId);
+    const whole = await fs.readFile(path.join(storage.basePath, `${jobId}.zip`));
+    const readAll = async (stream: NodeJS.ReadableStream): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+
+    const zip = await storage.openZip(jobId);
+    await fs.rm(zip.path); // removed by hand (or by a cleanup) after the open
+    expect(await readAll(zip.readRange!(100, 4_099))).toEqual(whole.subarray(100, 4_100));
+    // One stream per handle: the whole stream is no longer there to take.
+    expect(() => zip.readRange!(0, 9)).toThrow(expect.objectContaining({ code: "INVALID_STATE" }));
+
+    // A range outside the ZIP is INVALID_INPUT, and the handle still serves the whole ZIP.
+    const again = await storage.openZip(jobId); // rebuilt, the file having gone
+    expect(() => again.readRange!(0, again.size)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
+    expect(() => again.readRange!(5, 4)).toThrow(expect.objectContaining({ code: "INVALID_INPUT" }));
+    expect((await readAll(again.stream)).length).toBe(again.size);
   });
 });
 

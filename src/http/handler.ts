@@ -498,7 +498,7 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
    */
   const download: Action = async ({ request, jobId }) => {
     const zip = await storage.openZip(jobId);
-    let stream: Readable = zip.stream;
+    let stream: Readable | undefined;
     let status = 200;
     let length = zip.size;
     const headers: Record<string, string> = {
@@ -526,25 +526,28 @@ export function createJobsHandler(storage: JobsStorage, options: JobsHandlerOpti
         });
       }
       if (range.kind === "partial") {
-        // A handle of its own, positioned at the range, so nothing before it is read.
-        const handle = await fs.open(zip.path, "r");
-        stream = handle.createReadStream({ start: range.start, end: range.end });
-        zip.stream.destroy();
+        // From the file openZip opened, positioned at the range, so nothing before it is read.
+        if (zip.readRange !== undefined) stream = zip.readRange(range.start, range.end);
+        else {
+          zip.stream.destroy();
+          stream = (await fs.open(zip.path, "r")).createReadStream({ start: range.start, end: range.end });
+        }
         status = 206;
         length = range.end - range.start + 1;
         headers["content-range"] = `bytes ${range.start}-${range.end}/${zip.size}`;
-      }
+      } else stream = zip.stream;
     } catch (error) {
-      stream.destroy();
+      zip.stream.destroy(); // the stream made so far, or one made to close the file
       throw error;
     }
     headers["content-length"] = String(length);
+    const body = stream;
     // A client that goes away stops the read (the body is cancelled too, but not every runtime does it).
-    const onAbort = (): void => void stream.destroy();
+    const onAbort = (): void => void body.destroy();
     if (request.signal.aborted) onAbort();
     else request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => request.signal.removeEventListener("abort", onAbort));
-    return new Response(toWebStream(stream), { status, headers });
+    body.once("close", () => request.signal.removeEventListener("abort", onAbort));
+    return new Response(toWebStream(body), { status, headers });
   };
 
   const stats: Action = async () => jsonResponse(serializeStats(await storage.getStats()));

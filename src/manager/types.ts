@@ -191,12 +191,21 @@ export interface DeleteJobOptions {
 
 /** A ZIP ready to be sent. The caller must consume or destroy `stream`. */
 export interface ZipHandle {
-  stream: Readable;
+  /** The whole ZIP. Made on first use from the file `openZip` opened; consume or destroy it. */
+  readonly stream: Readable;
   size: number;
   /** Download name derived from the project name (`my-react-app.zip`). */
   fileName: string;
   /** Absolute path of the ZIP on disk. */
   path: string;
+  /**
+   * Bytes `start` to `end` (inclusive) of the ZIP, instead of {@link stream}:
+   * read from the file `openZip` opened, so a ZIP removed or rebuilt since
+   * still serves the range it was asked for (an HTTP `Range` download).
+   * Either this or `stream` is used, once. Optional for other storages
+   * behind `ephemeral-jobs/http`, which then reopen `path` for a range.
+   */
+  readRange?(start: number, end: number): Readable;
 }
 
 /** Where `uploadZip` sends a finished ZIP. `ephemeral-jobs/s3` has one for S3. */

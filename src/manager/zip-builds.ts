@@ -4,7 +4,8 @@
  * liveness the others check), opening the finished ZIP for a download, and
  * handing it to an uploader.
  */
-import fs from "node:fs/promises";
+import fs, { type FileHandle } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { JobStorageError, errnoCode } from "../errors.js";
 import { assertNotExpired, requireJob, transact, type StorageContext } from "./context.js";
@@ -37,6 +38,30 @@ async function fileExists(file: string): Promise<boolean> {
     if (errnoCode(error) === "ENOENT") return false;
     throw error;
   }
+}
+
+/** A {@link ZipHandle} over an open file: its one stream, whole or a range, is made when asked for. */
+function openedZip(handle: FileHandle, size: number, fileName: string, zipPath: string): ZipHandle {
+  let made: Readable | undefined;
+  const make = (range?: { start: number; end: number }): Readable => {
+    if (made !== undefined) throw new JobStorageError("INVALID_STATE", "This ZIP handle's stream was already taken", {});
+    made = handle.createReadStream(range); // closes the file when it ends or is destroyed
+    return made;
+  };
+  return {
+    get stream() {
+      return made ?? make();
+    },
+    size,
+    fileName,
+    path: zipPath,
+    readRange: (start, end) => {
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= size) {
+        throw new JobStorageError("INVALID_INPUT", `No range ${start}-${end} in a ZIP of ${size} bytes`, {});
+      }
+      return make({ start, end });
+    },
+  };
 }
 
 export class ZipBuilds {
@@ -203,7 +228,7 @@ export class ZipBuilds {
           await handle.close();
           throw error;
         }
-        return { stream: handle.createReadStream(), size, fileName: zipFileName(record.projectName), path: layout.zip };
+        return openedZip(handle, size, zipFileName(record.projectName), layout.zip);
       } catch (error) {
         // The ZIP was removed by hand: build it again, once.
         if (errnoCode(error) !== "ENOENT" || attempt > 0) throw error;
