@@ -9,7 +9,7 @@ import type { ResolvedOptions } from "../config.js";
 import { JobStorageError, errnoCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { ZipOptions, ZipResult } from "../zip/types.js";
-import type { IndexedJob, JobIndex } from "./index-db.js";
+import type { IndexedJob, JobIndex, WriteState } from "./index-db.js";
 import { mapIndexError } from "./index-db.js";
 import { jobLayout, type JobLayout } from "./layout.js";
 import type { OwnerRegistry } from "./owners.js";
@@ -125,6 +125,13 @@ export function unlessJobGone(context: StorageContext, jobId: string, error: unk
   return error;
 }
 
+/** What a write checks and counts against (see {@link JobIndex.getWriteState}), or `JOB_NOT_FOUND`. */
+export function requireWriteState(context: StorageContext, jobId: string): WriteState {
+  const state = context.index.getWriteState(jobId);
+  if (!state) throw notFound(jobId);
+  return state;
+}
+
 /** The job's row, or `JOB_NOT_FOUND`. */
 export function requireJob(context: StorageContext, jobId: string): IndexedJob {
   const record = context.index.getJob(jobId);
@@ -132,14 +139,14 @@ export function requireJob(context: StorageContext, jobId: string): IndexedJob {
   return record;
 }
 
-export function assertNotExpired(record: IndexedJob, now: Date): void {
+export function assertNotExpired(record: Pick<IndexedJob, "jobId" | "expiresAt">, now: Date): void {
   if (isExpired(record, now)) {
     throw new JobStorageError("JOB_EXPIRED", `Job "${record.jobId}" expired at ${record.expiresAt}`, { jobId: record.jobId });
   }
 }
 
 /** Writes go only to a `generating` job that has not expired. */
-export function assertWritable(record: IndexedJob, now: Date): void {
+export function assertWritable(record: Pick<IndexedJob, "jobId" | "status" | "expiresAt">, now: Date): void {
   assertNotExpired(record, now);
   if (record.status !== "generating") {
     throw new JobStorageError("INVALID_STATE", `Job "${record.jobId}" is ${record.status} and takes no more writes`, {

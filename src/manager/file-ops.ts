@@ -6,7 +6,7 @@
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import { JobStorageError, errnoCode } from "../errors.js";
-import { assertWritable, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
+import { assertWritable, requireWriteState, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
 import { mapDiskFull } from "./fs-utils.js";
 import { prepareTarget, resolveExisting } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
@@ -24,7 +24,7 @@ export function deleteFile(context: StorageContext, jobId: string, relative: str
 
 async function runDelete(context: StorageContext, jobId: string, relative: string): Promise<boolean> {
   const { index } = context;
-  assertWritable(requireJob(context, jobId), context.now());
+  assertWritable(requireWriteState(context, jobId), context.now());
   await settleForeignIntents(context, jobId);
   const layout = context.layout(jobId);
   const target = await resolveExisting(layout.files, context.realFiles(jobId), relative);
@@ -34,7 +34,7 @@ async function runDelete(context: StorageContext, jobId: string, relative: strin
     intent = transact(
       context,
       () => {
-        assertWritable(requireJob(context, jobId), context.now());
+        assertWritable(requireWriteState(context, jobId), context.now());
         const row = index.getFile(jobId, relative);
         if (!row) return undefined;
         if (index.pathBusy(jobId, relative) !== undefined) return BUSY;
@@ -77,7 +77,7 @@ async function runMove(context: StorageContext, jobId: string, from: string, to:
   if (from === to) {
     throw new JobStorageError("INVALID_INPUT", `Cannot move "${from}" onto itself`, { jobId, path: from });
   }
-  assertWritable(requireJob(context, jobId), context.now());
+  assertWritable(requireWriteState(context, jobId), context.now());
   await settleForeignIntents(context, jobId);
   const layout = context.layout(jobId);
   const notFound = (): JobStorageError =>
@@ -87,7 +87,7 @@ async function runMove(context: StorageContext, jobId: string, from: string, to:
   const target = await prepareTarget(layout.files, context.realFiles(jobId), jobId, to);
   let replaced = false;
   const accountMove = (): number | typeof BUSY => {
-    assertWritable(requireJob(context, jobId), context.now());
+    assertWritable(requireWriteState(context, jobId), context.now());
     const moving = index.getFile(jobId, from);
     if (!moving) throw notFound();
     if (index.pathBusy(jobId, from) !== undefined || index.pathBusy(jobId, to) !== undefined) return BUSY;

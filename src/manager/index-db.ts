@@ -172,6 +172,9 @@ interface JobRow {
   error_message: string | null;
 }
 
+/** What a write checks (state, expiry) and counts against (the job's bytes). */
+export type WriteState = Pick<JobRecord, "jobId" | "status" | "expiresAt" | "totalSizeBytes">;
+
 /** A job record plus who, if anyone, is building its ZIP. */
 export interface IndexedJob extends JobRecord {
   zipBuilder: string | undefined;
@@ -444,6 +447,13 @@ export class JobIndex {
   getJob(jobId: string): IndexedJob | undefined {
     const row = this.#statement("SELECT * FROM jobs WHERE job_id = ?").get(jobId) as JobRow | undefined;
     return row && toRecord(row);
+  }
+
+  /** The few fields every write reads: lighter than {@link getJob}, which builds the whole record. */
+  getWriteState(jobId: string): WriteState | undefined {
+    return this.#statement("SELECT job_id AS jobId, status, expires_at AS expiresAt, total_size AS totalSizeBytes FROM jobs WHERE job_id = ?").get(
+      jobId,
+    ) as WriteState | undefined;
   }
 
   hasJob(jobId: string): boolean {

@@ -13,7 +13,7 @@ import pLimit from "p-limit";
 import { JobStorageError, errnoCode, isJobStorageError } from "../errors.js";
 import { validateJobPath } from "../paths/validate.js";
 import type { FileContent, FileInput } from "../schemas.js";
-import { assertWritable, deferOutcome, flushOutcomes, requireJob, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
+import { assertWritable, deferOutcome, flushOutcomes, requireWriteState, trackWrite, transact, unlessJobGone, type StorageContext } from "./context.js";
 import { SYNC_WRITE_MAX_BYTES, exists, mapDiskFull, removeFile, writeFileDurable } from "./fs-utils.js";
 import { prepareTarget, sha256, tempName } from "./job-files.js";
 import { settleForeignIntents, settlePaths } from "./maintenance.js";
@@ -45,6 +45,18 @@ interface StagedWrite {
   intent?: number;
   /** Bytes its intent holds against the project limit (what a smaller overwrite frees). */
   held?: number;
+}
+
+/** Writes a small file's content to a new temporary file; its stat comes from the open descriptor. */
+function stageSync(tmp: string, data: Buffer, mode: number): fsSync.Stats {
+  const fd = fsSync.openSync(tmp, "wx", mode);
+  try {
+    for (let written = 0; written < data.byteLength; ) written += fsSync.writeSync(fd, data, written);
+    if (mode === 0o755) fsSync.fchmodSync(fd, 0o755); // the umask must not take the x bits
+    return fsSync.fstatSync(fd);
+  } finally {
+    fsSync.closeSync(fd);
+  }
 }
 
 /** Results of a batch, with the failed entries' errors by index. */
@@ -102,7 +114,7 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
   // transaction below checks again), see whether a dead writer left intents, and find the
   // identical rewrites (same content at the same path: left as it is, no new mtime).
   const { foreign, unchanged } = index.read(() => {
-    assertWritable(requireJob(context, jobId), context.now());
+    assertWritable(requireWriteState(context, jobId), context.now());
     const same = new Set<number>();
     for (const file of prepared) {
       if (paths.get(file.path) !== 1) continue;
@@ -131,13 +143,14 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
         try {
           const target = await prepareTarget(layout.files, realFiles, jobId, file.path, checkedParents);
           const sync = !options.fsync && file.data.byteLength <= SYNC_WRITE_MAX_BYTES;
-          await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
-          if (file.mode === 0o755) {
-            // The umask must not take the x bits.
-            if (sync) fsSync.chmodSync(tmp, 0o755);
-            else await fs.chmod(tmp, 0o755);
+          let stat: fsSync.Stats;
+          if (sync) stat = stageSync(tmp, file.data, file.mode);
+          else {
+            await writeFileDurable(tmp, file.data, { durable: options.fsync, flag: "wx", mode: file.mode });
+            if (file.mode === 0o755) await fs.chmod(tmp, 0o755); // the umask must not take the x bits
+            stat = fsSync.lstatSync(tmp);
           }
-          const { ino, mtimeMs } = fsSync.lstatSync(tmp);
+          const { ino, mtimeMs } = stat;
           staged.push({ index: file.index, path: file.path, size: file.data.byteLength, mode: file.mode, sha256: file.sha256, tmp, target, ino, mtimeMs, sync });
           if (sync && (syncSteps += 1) % SYNC_STEPS_PER_TURN === 0) await nextTurn();
         } catch (error) {
@@ -205,7 +218,7 @@ interface AccountedTurn {
  */
 function account(context: StorageContext, jobId: string, staged: StagedWrite[], errors: Map<number, JobStorageError>): AccountedTurn {
   const { index, options, owners } = context;
-  const record = requireJob(context, jobId);
+  const record = requireWriteState(context, jobId);
   assertWritable(record, context.now());
   let usage = record.totalSizeBytes + index.heldBytes(jobId);
   const accepted: StagedWrite[] = [];
