@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -37,8 +38,9 @@ describe("ZIP temp names", () => {
     const root = await zipTempDir();
     const dir = path.join(root, "project");
     await mkdir(dir);
-    // Two batches, prepared in two turns of the event loop: the output is open by the last entry.
-    for (let index = 0; index < 300; index += 1) await writeFile(path.join(dir, `f${index}.txt`), `file ${index}\n`);
+    // 2.4 MB that does not deflate: past the 1 MiB an archive may be held in memory, the
+    // output is a file on disk well before the last entry.
+    for (let index = 0; index < 300; index += 1) await writeFile(path.join(dir, `f${index}.bin`), randomBytes(8 * 1024));
     const during = new Set<string>();
     await zipDirectory(dir, path.join(root, "job.zip"), {
       workerThreads: 0,
