@@ -368,6 +368,37 @@ describe("seams", () => {
     }
   });
 
+  it("a job whose directory goes while its ZIP is built (a deleteJob halfway): completeJob is JOB_NOT_FOUND", async () => {
+    const basePath = await tempDir("ej-seam-");
+    let entered!: () => void;
+    const building = new Promise<void>((resolve) => (entered = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const storage = await JobStorageManager.open(
+      { basePath, scheduler: manualScheduler() },
+      {
+        zipBuilder: async (dir, out, options) => {
+          entered();
+          await released;
+          return zipDirectory(dir, out, options);
+        },
+      },
+    );
+    try {
+      const { jobId } = await storage.createJob({ projectName: "halfway" });
+      await storage.writeFile(jobId, "src/a.txt", "a");
+      const done = storage.completeJob(jobId);
+      await building;
+      // What deleteJob does first: the directory moves out of sight; its row goes after.
+      await fs.rename(path.join(basePath, jobId), path.join(basePath, ".tmp", "trash-by-hand"));
+      release();
+      await expect(done).rejects.toMatchObject({ code: "JOB_NOT_FOUND", jobId });
+      expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp"]);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it("takes an index opener", async () => {
     const basePath = await tempDir("ej-seam-");
     const opened: string[] = [];

@@ -4,6 +4,7 @@
  * liveness the others check), opening the finished ZIP for a download, and
  * handing it to an uploader.
  */
+import fsSync from "node:fs";
 import fs, { type FileHandle } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -180,10 +181,15 @@ export class ZipBuilds {
       }
       // Deleted while it was being zipped (deleteJob in this process or another): no ZIP
       // stays behind for a job that is gone, and the caller hears JOB_NOT_FOUND.
+      const gone = (): JobStorageError =>
+        new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" was deleted while its ZIP was being built`, { jobId, cause: error });
       if (!index.hasJob(jobId)) {
         await removeFile(layout.zip).catch(() => {});
-        throw new JobStorageError("JOB_NOT_FOUND", `Job "${jobId}" was deleted while its ZIP was being built`, { jobId, cause: error });
+        throw gone();
       }
+      // Its directory already moved out of sight, its row not yet dropped: a deleteJob is
+      // between the two, and decides about the ZIP itself (keepZip).
+      if (errnoCode(error) === "ENOENT" && !fsSync.existsSync(layout.dir)) throw gone();
       throw error;
     }
   }
