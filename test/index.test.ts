@@ -338,8 +338,8 @@ describe("seams", () => {
     }
   });
 
-  it("a job deleted while its ZIP is being built: completeJob is JOB_NOT_FOUND and no ZIP stays behind", async () => {
-    const basePath = await tempDir("ej-seam-");
+  /** A manager whose ZIP builds wait at a gate: `building` once one has started, `release()` to go on. */
+  async function gatedBuilds(basePath: string): Promise<{ storage: JobStorageManager; building: Promise<void>; release: () => void }> {
     let entered!: () => void;
     const building = new Promise<void>((resolve) => (entered = resolve));
     let release!: () => void;
@@ -349,11 +349,17 @@ describe("seams", () => {
       {
         zipBuilder: async (dir, out, options) => {
           entered();
-          await released; // the test deletes the job here
+          await released; // the test changes the job here
           return zipDirectory(dir, out, options);
         },
       },
     );
+    return { storage, building, release };
+  }
+
+  it("a job deleted while its ZIP is being built: completeJob is JOB_NOT_FOUND and no ZIP stays behind", async () => {
+    const basePath = await tempDir("ej-seam-");
+    const { storage, building, release } = await gatedBuilds(basePath);
     try {
       const { jobId } = await storage.createJob({ projectName: "raced" });
       await storage.writeFile(jobId, "a.txt", "a");
@@ -370,20 +376,7 @@ describe("seams", () => {
 
   it("a job whose directory goes while its ZIP is built (a deleteJob halfway): completeJob is JOB_NOT_FOUND", async () => {
     const basePath = await tempDir("ej-seam-");
-    let entered!: () => void;
-    const building = new Promise<void>((resolve) => (entered = resolve));
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const storage = await JobStorageManager.open(
-      { basePath, scheduler: manualScheduler() },
-      {
-        zipBuilder: async (dir, out, options) => {
-          entered();
-          await released;
-          return zipDirectory(dir, out, options);
-        },
-      },
-    );
+    const { storage, building, release } = await gatedBuilds(basePath);
     try {
       const { jobId } = await storage.createJob({ projectName: "halfway" });
       await storage.writeFile(jobId, "src/a.txt", "a");
