@@ -188,7 +188,8 @@ async function runBatch(context: StorageContext, jobId: string, files: FileInput
       for (const item of pending) errors.set(item.index, new JobStorageError(error.code, error.message, { jobId, path: item.path, cause: error.cause }));
       break;
     }
-    await discard(pending.filter((item) => !turn.accepted.includes(item) && !turn.waiting.includes(item)));
+    const kept = new Set([...turn.accepted, ...turn.waiting]); // a Set: a batch may hold thousands
+    await discard(pending.filter((item) => !kept.has(item)));
     await land(context, jobId, turn.accepted, errors);
     for (const item of turn.accepted) {
       if (!errors.has(item.index)) results[item.index] = { path: item.path, success: true, size: item.size };
