@@ -357,33 +357,25 @@ describe("seams", () => {
     return { storage, building, release };
   }
 
-  it("a job deleted while its ZIP is being built: completeJob is JOB_NOT_FOUND and no ZIP stays behind", async () => {
+  it.each([
+    [
+      "deleted",
+      async (storage: JobStorageManager, jobId: string) => expect(await storage.deleteJob(jobId)).toBe(true),
+    ],
+    [
+      // What deleteJob does first: the directory moves out of sight; its row goes after.
+      "halfway deleted (its directory gone, its row not yet)",
+      (storage: JobStorageManager, jobId: string) => fs.rename(path.join(storage.basePath, jobId), path.join(storage.basePath, ".tmp", "trash-by-hand")),
+    ],
+  ])("a job %s while its ZIP is being built: completeJob is JOB_NOT_FOUND and no ZIP stays behind", async (_how, remove) => {
     const basePath = await tempDir("ej-seam-");
     const { storage, building, release } = await gatedBuilds(basePath);
     try {
       const { jobId } = await storage.createJob({ projectName: "raced" });
-      await storage.writeFile(jobId, "a.txt", "a");
-      const done = storage.completeJob(jobId);
-      await building;
-      expect(await storage.deleteJob(jobId)).toBe(true);
-      release();
-      await expect(done).rejects.toMatchObject({ code: "JOB_NOT_FOUND", jobId });
-      expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp"]);
-    } finally {
-      await storage.close();
-    }
-  });
-
-  it("a job whose directory goes while its ZIP is built (a deleteJob halfway): completeJob is JOB_NOT_FOUND", async () => {
-    const basePath = await tempDir("ej-seam-");
-    const { storage, building, release } = await gatedBuilds(basePath);
-    try {
-      const { jobId } = await storage.createJob({ projectName: "halfway" });
       await storage.writeFile(jobId, "src/a.txt", "a");
       const done = storage.completeJob(jobId);
       await building;
-      // What deleteJob does first: the directory moves out of sight; its row goes after.
-      await fs.rename(path.join(basePath, jobId), path.join(basePath, ".tmp", "trash-by-hand"));
+      await remove(storage, jobId);
       release();
       await expect(done).rejects.toMatchObject({ code: "JOB_NOT_FOUND", jobId });
       expect((await fs.readdir(basePath)).sort()).toEqual([".index", ".tmp"]);
